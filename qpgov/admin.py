@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from .models import Event
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, even for staff."""
+
+    list_display = ("seq", "subject_type", "subject_id", "kind", "actor_name", "recorded_at")
+    list_filter = ("subject_type", "kind")
+    search_fields = ("note", "actor_name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

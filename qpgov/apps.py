@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QpgovConfig(AppConfig):
+    name = "qpgov"
+    verbose_name = "qpgov core"

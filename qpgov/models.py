@@ -1,0 +1,118 @@
+"""The shared, append-only, hash-chained event log, and the worker health ping.
+
+Every transition, vote, amendment and incident step writes one Event in the
+same transaction as the change it records. Events form one chain: each carries
+the hash of the one before, and `verify_log` recomputes the chain. The
+ChainHead row is locked for each append, which serialises writers so the chain
+can never fork.
+"""
+
+import hashlib
+import json
+from datetime import UTC
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+GENESIS_HASH = "0" * 64
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an event."""
+
+
+class EventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Events are append-only; record a correction as a new event.")
+
+    def delete(self):
+        raise AppendOnlyError("Events are append-only; they are never deleted.")
+
+    def for_subject(self, obj):
+        return self.filter(subject_type=obj._meta.label_lower, subject_id=obj.pk).order_by("seq")
+
+
+class Event(models.Model):
+    seq = models.BigIntegerField(unique=True, editable=False)
+    subject_type = models.CharField(max_length=60)
+    subject_id = models.BigIntegerField()
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Kept beside the foreign key so the hash never depends on a joined row.
+    actor_name = models.CharField(max_length=150)
+    from_state = models.CharField(max_length=30, blank=True)
+    to_state = models.CharField(max_length=30, blank=True)
+    note = models.TextField(blank=True)
+    revision_hash = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["subject_type", "subject_id", "seq"])]
+
+    def __str__(self):
+        return f"#{self.seq} {self.subject_type}:{self.subject_id} {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Events are append-only; record a correction as a new event.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Events are append-only; they are never deleted.")
+
+    def canonical_bytes(self) -> bytes:
+        """The exact bytes the hash covers: every field except the hash itself."""
+        payload = {
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "kind": self.kind,
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "note": self.note,
+            "revision_hash": self.revision_hash,
+            "data": self.data,
+            "occurred_at": _iso(self.occurred_at),
+            "recorded_at": _iso(self.recorded_at),
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+def _iso(value) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ChainHead(models.Model):
+    """The single row holding the last sequence number and hash of the chain."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self):
+        return f"chain head #{self.seq}"
+
+
+class HealthPing(models.Model):
+    """One round trip through the broker: the command writes it, the worker answers it."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.CharField(max_length=200, blank=True)
+
+    def __str__(self):
+        return f"ping {self.pk} answered by {self.answered_by or 'nobody yet'}"

@@ -1,0 +1,79 @@
+"""Who may do what: the one place that answers it.
+
+The playbook asks for node, ops and governance access to be strictly
+separated. Each role is a Django group (created by a data migration); each
+action names the roles allowed to take it. Views, tasks and templates ask
+`can(user, action)` and never test group names themselves. Rules that depend
+on the object as well (a proposer never votes on their own proposal, only the
+commander resolves) live with the object, in the domain code, and call `can`
+first.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+
+PROPOSERS = "Proposers"
+CORE_OPS = "Core Ops"
+COUNCIL = "Governance Council"
+RESPONDERS = "Incident Responders"
+
+ROLES = (PROPOSERS, CORE_OPS, COUNCIL, RESPONDERS)
+
+# action -> roles allowed to take it. Keep it small and explicit; anything not
+# listed here is allowed to nobody.
+ACTIONS: dict[str, frozenset[str]] = {
+    # Change control (playbook section 5).
+    "view_changes": frozenset({PROPOSERS, CORE_OPS, COUNCIL}),
+    "propose_change": frozenset({PROPOSERS}),
+    "vote_ops_change": frozenset({CORE_OPS}),
+    "vote_governance_change": frozenset({COUNCIL}),
+    "record_implementation": frozenset({CORE_OPS}),
+    # Incident response (playbook section 6).
+    "view_incidents": frozenset({RESPONDERS, CORE_OPS, COUNCIL}),
+    "declare_incident": frozenset({RESPONDERS, CORE_OPS}),
+    "run_response": frozenset({RESPONDERS}),
+    "download_evidence": frozenset({RESPONDERS}),
+    "manage_nodes": frozenset({CORE_OPS}),
+    "acknowledge_incident": frozenset({COUNCIL}),
+    # Public transparency.
+    "edit_postmortem": frozenset({RESPONDERS}),
+    "approve_postmortem": frozenset({COUNCIL}),
+}
+
+# What the navigation shows: (label, url name, action that reveals it).
+# Each app adds its entries as it gains pages.
+NAVIGATION: tuple[tuple[str, str, str], ...] = ()
+
+
+def roles_of(user: User | AnonymousUser) -> frozenset[str]:
+    """The role names a user holds, cached on the user object for the request."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_qpgov_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._qpgov_roles = cached
+    return cached
+
+
+def can(user: User | AnonymousUser, action: str) -> bool:
+    """True if one of the user's roles allows `action`. Unknown actions raise."""
+    allowed = ACTIONS[action]
+    return bool(roles_of(user) & allowed)
+
+
+def require(user: User | AnonymousUser, action: str) -> None:
+    """Raise PermissionDenied (403) with a plain reason unless `can` allows it."""
+    if not can(user, action):
+        names = " or ".join(sorted(ACTIONS[action]))
+        raise PermissionDenied(f"Only {names} may do this.")
+
+
+def context_processor(request):
+    """Expose `perms_qp` (action -> bool) and the visible navigation to templates."""
+    user = request.user
+    allowed = {action: can(user, action) for action in ACTIONS}
+    nav = [(label, url) for label, url, action in NAVIGATION if allowed[action]]
+    return {"perms_qp": allowed, "qp_nav": nav, "qp_roles": sorted(roles_of(user))}

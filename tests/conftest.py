@@ -1,0 +1,172 @@
+"""Named actors and a real Celery worker for the suite.
+
+alice proposes, olga and oscar are Core Ops, carol, chris and cora sit on
+the Governance Council, rita responds to incidents, and eve holds no role.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
+from qpgov import roles
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]
+    broker = settings.CELERY_BROKER_URL.split("@")[-1]
+    return [f"qpgov database: {db['ENGINE'].rsplit('.', 1)[-1]}  broker: {broker}"]
+
+
+def make_user(username, *role_names, **extra):
+    user = User.objects.create_user(
+        username, f"{username}@example.invalid", "pw-" + username, **extra
+    )
+    if role_names:
+        user.groups.set(Group.objects.filter(name__in=role_names))
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", roles.PROPOSERS, first_name="Alice")
+
+
+@pytest.fixture
+def olga(db):
+    return make_user("olga", roles.CORE_OPS)
+
+
+@pytest.fixture
+def oscar(db):
+    return make_user("oscar", roles.CORE_OPS)
+
+
+@pytest.fixture
+def carol(db):
+    return make_user("carol", roles.COUNCIL)
+
+
+@pytest.fixture
+def chris(db):
+    return make_user("chris", roles.COUNCIL)
+
+
+@pytest.fixture
+def cora(db):
+    return make_user("cora", roles.COUNCIL)
+
+
+@pytest.fixture
+def rita(db):
+    return make_user("rita", roles.RESPONDERS)
+
+
+@pytest.fixture
+def eve(db):
+    return make_user("eve")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("stan", is_staff=True, is_superuser=True)
+
+
+def _database_url() -> str:
+    """The URL of the test database, for processes started by the tests."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def process_env(django_db_setup):
+    """Environment for child processes (worker, commands) that share the test database."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=_database_url(),
+        QPGOV_VAR_DIR=str(settings.VAR_DIR),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` process; `restart()` and `kill()` are for fault tests."""
+
+    def __init__(self, env, log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self, timeout=60):
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--hostname", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[start_offset:]
+            if b" ready." in text:
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env, tmp_path_factory):
+    """One real worker for the session, on the configured broker and the test database."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "qpgov", "purge", "-f"],
+        cwd=ROOT, env=process_env, check=True, capture_output=True, timeout=60,
+    )
+    worker = WorkerProcess(process_env, log_path).start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
+    """Poll `predicate` until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {message}")

@@ -1,0 +1,41 @@
+import os
+import secrets
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def run_manage(*args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "QPGOV_ENV")}
+    full_env.update(DJANGO_SETTINGS_MODULE="qpgov.settings", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_manage("check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_dev_mode_starts_without_a_secret_key():
+    result = run_manage("check", QPGOV_ENV="dev")
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_settings_pass_check_deploy():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "DEBUG",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gov.example.org",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_dev_settings_fail_check_deploy():
+    # The same check must be able to fail, or the test above proves nothing.
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", QPGOV_ENV="dev")
+    assert result.returncode != 0
