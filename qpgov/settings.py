@@ -5,6 +5,7 @@ and Redis by setting DATABASE_URL and CELERY_BROKER_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -199,7 +200,12 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each app adds its periodic sweeps here; exactly one beat runs in production.
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "decide-due-proposals": {
+        "task": "changes.tasks.decide_due_proposals",
+        "schedule": timedelta(seconds=60),
+    },
+}
 
 LOGGING = {
     "version": 1,

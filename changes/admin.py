@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from .models import Proposal, Revision, Vote
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Proposals change only through the app, so every change is checked and logged."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Proposal)
+class ProposalAdmin(ReadOnlyAdmin):
+    list_display = ("id", "title", "category", "state", "proposer", "deadline")
+    list_filter = ("state", "category")
+    search_fields = ("title",)
+
+
+@admin.register(Revision)
+class RevisionAdmin(ReadOnlyAdmin):
+    list_display = ("proposal", "number", "content_hash", "created_at")
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyAdmin):
+    list_display = ("proposal", "voter", "revision", "choice", "cast_at")

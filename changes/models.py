@@ -1,0 +1,248 @@
+"""Change proposals, their reviewed revisions, and votes (playbook section 5).
+
+The state field is protected: it changes only through the transition methods
+below, which the service functions in `changes/services.py` call while holding
+the proposal's row lock, together with an event in the shared log.
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from . import policy
+
+
+class State(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    IMPLEMENTED = "implemented", "Implemented"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    LAPSED = "lapsed", "Lapsed"
+
+
+class Risk(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class Environment(models.TextChoices):
+    MAINNET = "mainnet", "Mainnet"
+    TESTNET = "testnet", "Testnet"
+    BOTH = "both", "Mainnet and testnet"
+
+
+# The fields a reviewer judges. Their hash is what a vote binds to.
+CONTENT_FIELDS = (
+    "category", "title", "summary", "motivation", "change", "components", "environments",
+    "risk", "risk_assessment", "planned_start", "planned_end", "rollback_trigger",
+    "rollback_steps", "rollback_verification", "rollback_minutes",
+)
+
+
+class Proposal(FSMModelMixin, models.Model):
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, db_index=True)
+    category = models.CharField(max_length=20, choices=policy.CATEGORY_CHOICES)
+    proposer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="proposals"
+    )
+
+    # The written proposal.
+    title = models.CharField(max_length=200)
+    summary = models.TextField(help_text="Two or three sentences: what changes, where.")
+    motivation = models.TextField(help_text="Why this change, and why now.")
+    change = models.TextField(help_text="The change itself, in Markdown: exact config, commands.")
+    components = models.CharField(
+        max_length=300, help_text="Affected components, comma separated (e.g. p2p, rpc)."
+    )
+    environments = models.CharField(max_length=10, choices=Environment.choices)
+    risk = models.CharField(max_length=10, choices=Risk.choices)
+    risk_assessment = models.TextField(help_text="What could go wrong and how likely it is.")
+    planned_start = models.DateTimeField(help_text="Planned implementation window start (UTC).")
+    planned_end = models.DateTimeField(help_text="Planned implementation window end (UTC).")
+
+    # The rollback plan (required, structured).
+    rollback_trigger = models.TextField(help_text="When to roll back: the observable trigger.")
+    rollback_steps = models.TextField(help_text="The exact steps, in order.")
+    rollback_verification = models.TextField(help_text="How to verify the rollback worked.")
+    rollback_minutes = models.PositiveIntegerField(help_text="How long the rollback takes.")
+
+    review_hours = models.PositiveSmallIntegerField(
+        default=policy.MAX_REVIEW_HOURS,
+        help_text="Review deadline in hours after submission: 24 to 72.",
+    )
+
+    # Review, set at submission and reset by an amendment.
+    revision = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64, blank=True)
+    policy_in_force = models.JSONField(default=dict, blank=True)
+    required_approvals = models.PositiveSmallIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    window_opens_at = models.DateTimeField(null=True, blank=True)
+    earliest_decision_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    # After approval.
+    lapses_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    implemented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    implemented_at = models.DateTimeField(null=True, blank=True)
+    verification_notes = models.TextField(blank=True)
+    rollback_notes = models.TextField(blank=True)
+    public_changelog = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "earliest_decision_at"]),
+            models.Index(fields=["state", "lapses_at"]),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("changes:detail", args=[self.pk])
+
+    # --- content ---------------------------------------------------------
+
+    def content(self) -> dict:
+        """The reviewed content as plain JSON-able values."""
+        data = {}
+        for name in CONTENT_FIELDS:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        return data
+
+    def compute_content_hash(self) -> str:
+        raw = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def policy_rules(self) -> policy.Policy:
+        """The policy saved at submission, or the current one for a draft."""
+        if self.policy_in_force:
+            fields = {k: v for k, v in self.policy_in_force.items() if k != "version"}
+            return policy.Policy(**fields)
+        return policy.for_category(self.category)
+
+    # --- the review window -------------------------------------------------
+
+    def open_window(self, now) -> None:
+        rules = self.policy_rules
+        hours = max(rules.min_hours, min(self.review_hours, rules.max_hours))
+        self.window_opens_at = now
+        self.earliest_decision_at = now + timedelta(hours=rules.min_hours)
+        self.deadline = now + timedelta(hours=hours)
+        self.reminder_sent_at = None
+
+    def window_is_open(self, now) -> bool:
+        return self.state == State.IN_REVIEW and self.window_opens_at <= now < self.deadline
+
+    def decision_is_due(self, now) -> bool:
+        return self.state == State.IN_REVIEW and now >= self.earliest_decision_at
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (State.DRAFT, State.IN_REVIEW)
+
+    # --- transitions (called by services.py under the row lock) -------------
+
+    @transition(field=state, source=State.DRAFT, target=State.IN_REVIEW)
+    def submit(self, now):
+        self.submitted_at = now
+        self.open_window(now)
+
+    @transition(field=state, source=[State.DRAFT, State.IN_REVIEW], target=State.WITHDRAWN)
+    def withdraw(self, now):
+        self.decided_at = now
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.APPROVED)
+    def approve(self, now):
+        self.decided_at = now
+        self.lapses_at = now + timedelta(days=settings.QPGOV_APPROVAL_LAPSE_DAYS)
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.REJECTED)
+    def reject(self, now):
+        self.decided_at = now
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.EXPIRED)
+    def expire(self, now):
+        self.decided_at = now
+
+    @transition(field=state, source=State.APPROVED, target=State.IMPLEMENTED)
+    def mark_implemented(self, now):
+        """The caller has set who implemented it, when, and the public change-log line."""
+
+    @transition(field=state, source=State.APPROVED, target=State.ROLLED_BACK)
+    def mark_rolled_back(self, now):
+        """The caller has set who rolled it back, when, and what the rollback did."""
+
+    @transition(field=state, source=State.APPROVED, target=State.LAPSED)
+    def lapse(self, now):
+        """Only the state changes; the log event records when."""
+
+
+class Revision(models.Model):
+    """An exact, immutable copy of the content that reviewers judged."""
+
+    proposal = models.ForeignKey(Proposal, models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "number"], name="one_revision_number")
+        ]
+
+    def __str__(self):
+        return f"{self.proposal_id} r{self.number}"
+
+
+class Vote(models.Model):
+    """One person's standing vote on one revision. Changing it is logged as an event."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CHOICES = [(APPROVE, "Approve"), (REJECT, "Reject")]
+
+    proposal = models.ForeignKey(Proposal, models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    revision = models.PositiveIntegerField()
+    revision_hash = models.CharField(max_length=64)
+    choice = models.CharField(max_length=10, choices=CHOICES)
+    reason = models.TextField(blank=True)
+    cast_at = models.DateTimeField(default=timezone.now)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cast_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proposal", "voter", "revision"], name="one_vote_per_person_per_revision"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.voter_id} {self.choice} #{self.proposal_id} r{self.revision}"

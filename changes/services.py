@@ -1,0 +1,343 @@
+"""What people and the sweep do to proposals.
+
+Each function is one transaction: it locks the proposal row, checks who may act
+and whether the proposal's state and window allow it, applies the change,
+writes its event to the shared log, and queues e-mail for after the commit.
+Callers get PermissionDenied (403) for the wrong person and Conflict (409) for
+the wrong moment; either way nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from qpgov import eventlog, roles
+from qpgov.http import Conflict
+
+from . import notify, policy
+from .models import CONTENT_FIELDS, Proposal, Revision, State, Vote
+
+log = logging.getLogger(__name__)
+
+
+def _locked(proposal_id: int) -> Proposal:
+    return Proposal.objects.select_for_update().get(pk=proposal_id)
+
+
+def _transition(proposal: Proposal, method: str, actor, now, note: str = "", **data) -> None:
+    """Run an FSM transition, save, and log it with the revision hash in force."""
+    before = proposal.state
+    getattr(proposal, method)(now)
+    proposal.updated_at = now
+    proposal.save()
+    eventlog.append(
+        proposal, "transition", actor=actor, from_state=before, to_state=proposal.state,
+        note=note, revision_hash=proposal.content_hash, data=data,
+    )
+
+
+def role_members(role_name: str):
+    return User.objects.filter(is_active=True, groups__name=role_name)
+
+
+def electorate(proposal: Proposal):
+    """Who may vote: active members of the approver role, never the proposer."""
+    rules = proposal.policy_rules
+    return role_members(rules.approver_role).exclude(pk=proposal.proposer_id)
+
+
+def unreachable_reason(proposal: Proposal) -> str | None:
+    """Why the policy could never be met, or None if it can be."""
+    rules = proposal.policy_rules
+    if rules.frozen:
+        return policy.FROZEN_MESSAGE
+    role_size = role_members(rules.approver_role).count()
+    required = policy.required_approvals(rules.rule, role_size)
+    eligible = electorate(proposal).count()
+    if eligible < required:
+        return (
+            f"This proposal could never be approved: it needs {required} approval(s) from "
+            f"{rules.approver_role}, and only {eligible} member(s) other than you can vote. "
+            f"Ask an administrator to staff {rules.approver_role} first."
+        )
+    return None
+
+
+# --- drafts -------------------------------------------------------------------
+
+
+def create_draft(user, cleaned: dict) -> Proposal:
+    roles.require(user, "propose_change")
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = Proposal(proposer=user, created_at=now, updated_at=now)
+        _apply_content(proposal, cleaned)
+        proposal.save()
+        eventlog.append(proposal, "created", actor=user, to_state=proposal.state)
+    return proposal
+
+
+def update_draft(proposal_id: int, user, cleaned: dict) -> Proposal:
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        _require_proposer(proposal, user)
+        if proposal.state != State.DRAFT:
+            raise Conflict("Only a draft can be edited. A proposal in review is changed by amending it.")
+        _apply_content(proposal, cleaned)
+        proposal.updated_at = timezone.now()
+        proposal.save()
+        eventlog.append(proposal, "edited", actor=user, data={"hash": proposal.compute_content_hash()})
+    return proposal
+
+
+def _apply_content(proposal: Proposal, cleaned: dict) -> None:
+    for name in (*CONTENT_FIELDS, "review_hours"):
+        if name in cleaned:
+            setattr(proposal, name, cleaned[name])
+
+
+def _require_proposer(proposal: Proposal, user) -> None:
+    if proposal.proposer_id != user.pk or not roles.can(user, "propose_change"):
+        raise PermissionDenied("Only the proposer may do this.")
+
+
+def _new_revision(proposal: Proposal, user, now, note: str = "") -> Revision:
+    proposal.revision += 1
+    proposal.content_hash = proposal.compute_content_hash()
+    return Revision.objects.create(
+        proposal=proposal, number=proposal.revision, content=proposal.content(),
+        content_hash=proposal.content_hash, author=user, note=note, created_at=now,
+    )
+
+
+# --- review -------------------------------------------------------------------
+
+
+def submit(proposal_id: int, user) -> Proposal:
+    """Open the review window: freeze the content as revision 1 and the policy in force."""
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        _require_proposer(proposal, user)
+        if proposal.state != State.DRAFT:
+            raise Conflict(f"This proposal is {proposal.get_state_display().lower()}, not a draft.")
+        if proposal.category == policy.PROTOCOL:
+            raise Conflict(policy.FROZEN_MESSAGE)
+        proposal.policy_in_force = policy.snapshot(proposal.category)
+        reason = unreachable_reason(proposal)
+        if reason:
+            raise Conflict(reason)
+        rules = proposal.policy_rules
+        proposal.required_approvals = policy.required_approvals(
+            rules.rule, role_members(rules.approver_role).count()
+        )
+        _new_revision(proposal, user, now)
+        _transition(proposal, "submit", user, now, policy=proposal.policy_in_force,
+                    required_approvals=proposal.required_approvals)
+        notify.on_commit(notify.review_opened, proposal.pk)
+    return proposal
+
+
+def withdraw(proposal_id: int, user, note: str = "") -> Proposal:
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        _require_proposer(proposal, user)
+        if not proposal.is_open:
+            raise Conflict(f"This proposal is already {proposal.get_state_display().lower()}.")
+        _transition(proposal, "withdraw", user, now, note=note)
+    return proposal
+
+
+def amend(proposal_id: int, user, cleaned: dict, note: str) -> Proposal:
+    """Replace the content under review: new revision, earlier votes set aside, window restarts."""
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        _require_proposer(proposal, user)
+        if not proposal.window_is_open(now):
+            raise Conflict("Only a proposal whose review window is open can be amended.")
+        old_hash = proposal.content_hash
+        cleaned = {k: v for k, v in cleaned.items() if k != "category"}
+        _apply_content(proposal, cleaned)
+        if proposal.compute_content_hash() == old_hash:
+            raise Conflict("The amendment changes nothing; the proposal is as it was.")
+        set_aside = proposal.votes.filter(revision=proposal.revision).count()
+        _new_revision(proposal, user, now, note=note)
+        proposal.open_window(now)
+        proposal.updated_at = now
+        proposal.save()
+        eventlog.append(
+            proposal, "amended", actor=user, note=note, revision_hash=proposal.content_hash,
+            data={"revision": proposal.revision, "previous_hash": old_hash,
+                  "votes_set_aside": set_aside, "deadline": proposal.deadline.isoformat()},
+        )
+        notify.on_commit(notify.review_opened, proposal.pk)
+    return proposal
+
+
+def may_vote(proposal: Proposal, user) -> bool:
+    """Role and four-eyes check only; the window and state are checked by cast_vote."""
+    action = proposal.policy_rules.vote_action
+    return bool(action) and roles.can(user, action) and proposal.proposer_id != user.pk
+
+
+def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: str) -> Vote:
+    """Record or change `user`'s vote on the current revision."""
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        if proposal.proposer_id == user.pk:
+            raise PermissionDenied("You cannot vote on your own proposal.")
+        if not may_vote(proposal, user):
+            raise PermissionDenied(
+                f"Only {proposal.policy_rules.approver_role or 'nobody'} may vote on this proposal."
+            )
+        if proposal.state != State.IN_REVIEW:
+            raise Conflict(f"Voting is closed: the proposal is {proposal.get_state_display().lower()}.")
+        if not proposal.window_is_open(now):
+            raise Conflict("Voting is closed: the review window has ended.")
+        if revision_hash != proposal.content_hash:
+            raise Conflict(
+                "The proposal was amended after you loaded it. Read the new revision and vote again."
+            )
+        if choice == Vote.REJECT and not reason.strip():
+            raise Conflict("A rejection needs a reason.")
+        vote, created = Vote.objects.get_or_create(
+            proposal=proposal, voter=user, revision=proposal.revision,
+            defaults={"choice": choice, "reason": reason, "revision_hash": revision_hash,
+                      "cast_at": now},
+        )
+        if created:
+            kind, data = "vote", {"choice": choice}
+        elif vote.choice == choice and vote.reason == reason:
+            return vote  # the same vote again: nothing to record
+        else:
+            data = {"choice": choice, "previous_choice": vote.choice}
+            vote.choice, vote.reason, vote.changed_at = choice, reason, now
+            vote.save(update_fields=["choice", "reason", "changed_at"])
+            kind = "vote_changed"
+        eventlog.append(proposal, kind, actor=user, note=reason,
+                        revision_hash=proposal.content_hash, data=data)
+    return vote
+
+
+def standing_votes(proposal: Proposal) -> tuple[int, int]:
+    """(approvals, rejections) on the current revision."""
+    votes = list(proposal.votes.filter(revision=proposal.revision).values_list("choice", flat=True))
+    return votes.count(Vote.APPROVE), votes.count(Vote.REJECT)
+
+
+def current_outcome(proposal: Proposal) -> str:
+    approvals, rejections = standing_votes(proposal)
+    return policy.outcome(
+        proposal.policy_rules.rule, proposal.required_approvals,
+        electorate(proposal).count(), approvals, rejections,
+    )
+
+
+# --- decisions (the beat sweep, and page views) ---------------------------------
+
+
+def decide(proposal_id: int, now=None) -> str | None:
+    """Take the decision that is due for one proposal, exactly once.
+
+    Returns the new state, or None when nothing was due. Two sweeps racing on
+    the same proposal serialise on the row lock; the second finds the state
+    already moved on and does nothing.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        if proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at:
+            _transition(proposal, "lapse", None, now,
+                        note="Approval lapsed: not implemented in time.")
+            return proposal.state
+        if not proposal.decision_is_due(now):
+            return None
+        approvals, rejections = standing_votes(proposal)
+        result = current_outcome(proposal)
+        tally = {"approvals": approvals, "rejections": rejections,
+                 "required": proposal.required_approvals}
+        if result == "approved":
+            _transition(proposal, "approve", None, now, note="Policy met.", **tally)
+        elif result == "rejected":
+            _transition(proposal, "reject", None, now, note="Policy cannot be met.", **tally)
+        elif now >= proposal.deadline:
+            _transition(proposal, "expire", None, now,
+                        note="Review deadline passed without meeting the policy.", **tally)
+        else:
+            return None
+        notify.on_commit(notify.decision, proposal.pk)
+        return proposal.state
+
+
+def due_ids(now):
+    """Ids of proposals whose decision or lapse is due. Both conditions are indexed."""
+    return Proposal.objects.filter(
+        Q(state=State.IN_REVIEW, earliest_decision_at__lte=now)
+        | Q(state=State.APPROVED, lapses_at__lte=now)
+    ).values_list("pk", flat=True)
+
+
+def decide_due(now=None) -> dict:
+    """The sweep: decide every due proposal, each in its own transaction."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for proposal_id in list(due_ids(now)):
+        state = decide(proposal_id, now)
+        if state:
+            counts[state] = counts.get(state, 0) + 1
+    counts["reminded"] = send_due_reminders(now)
+    return counts
+
+
+def send_due_reminders(now) -> int:
+    """Remind approvers who have not voted, 12 h before the deadline, once per window."""
+    sent = 0
+    due = Proposal.objects.filter(
+        state=State.IN_REVIEW, reminder_sent_at=None,
+        deadline__lte=now + notify.REMINDER_BEFORE, deadline__gt=now,
+    ).values_list("pk", flat=True)
+    for proposal_id in list(due):
+        # Claim the reminder with a conditional update so two sweeps send it once.
+        claimed = Proposal.objects.filter(pk=proposal_id, reminder_sent_at=None).update(
+            reminder_sent_at=now
+        )
+        if claimed:
+            transaction.on_commit(lambda pk=proposal_id: notify.reminder(pk))
+            sent += 1
+    return sent
+
+
+# --- after approval ----------------------------------------------------------------
+
+
+def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
+    roles.require(user, "record_implementation")
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        if proposal.state != State.APPROVED:
+            raise Conflict(
+                f"Only an approved proposal can be implemented; this one is "
+                f"{proposal.get_state_display().lower()}."
+            )
+        if proposal.lapses_at and now >= proposal.lapses_at:
+            raise Conflict("The approval has lapsed; submit the change again.")
+        proposal.implemented_by = user
+        proposal.implemented_at = cleaned["performed_at"]
+        proposal.verification_notes = cleaned["verification_notes"]
+        proposal.public_changelog = cleaned["public_changelog"]
+        proposal.rollback_notes = cleaned.get("rollback_notes", "")
+        method = "mark_rolled_back" if cleaned["outcome"] == "rolled_back" else "mark_implemented"
+        _transition(proposal, method, user, now, note=cleaned["verification_notes"],
+                    performed_at=cleaned["performed_at"].isoformat(),
+                    public_changelog=cleaned["public_changelog"])
+    return proposal

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "changes"
+urlpatterns = [
+    path("", views.proposal_list, name="list"),
+    path("new/", views.create, name="create"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/edit/", views.edit, name="edit"),
+    path("<int:pk>/submit/", views.submit, name="submit"),
+    path("<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("<int:pk>/amend/", views.amend, name="amend"),
+    path("<int:pk>/vote/", views.vote, name="vote"),
+    path("<int:pk>/implementation/", views.implementation, name="implementation"),
+]

@@ -1,0 +1,213 @@
+"""Change-control pages. Views translate HTTP to service calls and back."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from qpgov import roles
+from qpgov.http import Conflict
+from qpgov.models import Event
+
+from . import policy, services
+from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
+from .models import Proposal, State, Vote
+
+PAGE_SIZE = 25
+
+
+def _get_proposal(request: HttpRequest, pk: int) -> Proposal:
+    """The proposal if the user may see it: role holders see all but others' drafts."""
+    roles.require(request.user, "view_changes")
+    proposal = get_object_or_404(Proposal.objects.select_related("proposer"), pk=pk)
+    if proposal.state == State.DRAFT and proposal.proposer_id != request.user.pk:
+        raise Http404
+    return proposal
+
+
+def _categories_i_vote_on(user) -> list[str]:
+    return [p.category for p in policy.POLICIES.values()
+            if p.vote_action and roles.can(user, p.vote_action)]
+
+
+@login_required
+def proposal_list(request: HttpRequest) -> HttpResponse:
+    roles.require(request.user, "view_changes")
+    user = request.user
+    qs = Proposal.objects.select_related("proposer").exclude(~Q(proposer=user), state=State.DRAFT)
+    state = request.GET.get("state", "")
+    category = request.GET.get("category", "")
+    mine = request.GET.get("mine") == "1"
+    awaiting = request.GET.get("awaiting") == "1"
+    if state in State.values:
+        qs = qs.filter(state=state)
+    if category in policy.POLICIES:
+        qs = qs.filter(category=category)
+    if mine:
+        qs = qs.filter(proposer=user)
+    if awaiting:
+        my_vote = Vote.objects.filter(
+            proposal=OuterRef("pk"), voter=user, revision=OuterRef("revision")
+        )
+        qs = (
+            qs.filter(state=State.IN_REVIEW, category__in=_categories_i_vote_on(user),
+                      deadline__gt=timezone.now())
+            .exclude(proposer=user)
+            .exclude(Exists(my_vote))
+        )
+    page = Paginator(qs.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "changes/list.html", {
+        "page": page, "states": State.choices, "categories": policy.CATEGORY_CHOICES,
+        "f": {"state": state, "category": category, "mine": mine, "awaiting": awaiting},
+        "query": query.urlencode(),
+    })
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    now = timezone.now()
+    # The sweep runs every minute; a page view takes a due decision at once too.
+    lapse_due = proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at
+    if proposal.decision_is_due(now) or lapse_due:
+        services.decide(proposal.pk, now)
+        proposal = _get_proposal(request, pk)
+
+    votes = list(proposal.votes.select_related("voter").order_by("-revision", "cast_at"))
+    current = [v for v in votes if v.revision == proposal.revision]
+    my_vote = next((v for v in current if v.voter_id == request.user.pk), None)
+    is_proposer = proposal.proposer_id == request.user.pk
+    can_vote = proposal.window_is_open(now) and services.may_vote(proposal, request.user)
+    approvals, rejections = (
+        sum(v.choice == Vote.APPROVE for v in current), sum(v.choice == Vote.REJECT for v in current)
+    )
+    ctx = {
+        "p": proposal,
+        "now": now,
+        "current_votes": current,
+        "set_aside_votes": [v for v in votes if v.revision != proposal.revision],
+        "approvals": approvals,
+        "rejections": rejections,
+        "revisions": proposal.revisions.select_related("author"),
+        "events": Event.objects.for_subject(proposal),
+        "is_proposer": is_proposer,
+        "can_vote": can_vote,
+        "vote_form": VoteForm(initial={
+            "revision_hash": proposal.content_hash,
+            "choice": my_vote.choice if my_vote else None,
+            "reason": my_vote.reason if my_vote else "",
+        }),
+        "my_vote": my_vote,
+        "can_edit": is_proposer and proposal.state == State.DRAFT,
+        "can_amend": is_proposer and proposal.window_is_open(now),
+        "can_withdraw": is_proposer and proposal.is_open,
+        "can_implement": proposal.state == State.APPROVED
+        and roles.can(request.user, "record_implementation"),
+        "unreachable": services.unreachable_reason(proposal)
+        if is_proposer and proposal.state == State.DRAFT else None,
+    }
+    return render(request, "changes/detail.html", ctx)
+
+
+@login_required
+def create(request: HttpRequest) -> HttpResponse:
+    roles.require(request.user, "propose_change")
+    form = ProposalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        proposal = services.create_draft(request.user, form.cleaned_data)
+        messages.success(request, "Draft saved. Read it through, then submit it for review.")
+        return redirect(proposal)
+    return render(request, "changes/form.html", {"form": form, "mode": "create"})
+
+
+@login_required
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    if proposal.proposer_id != request.user.pk:
+        raise PermissionDenied("Only the proposer may edit a draft.")
+    if proposal.state != State.DRAFT:
+        raise Conflict("Only a draft can be edited. A proposal in review is changed by amending it.")
+    form = ProposalForm(request.POST or None, instance=proposal)
+    if request.method == "POST" and form.is_valid():
+        services.update_draft(proposal.pk, request.user, form.cleaned_data)
+        messages.success(request, "Draft saved.")
+        return redirect(proposal)
+    return render(request, "changes/form.html", {"form": form, "mode": "edit", "p": proposal})
+
+
+@login_required
+def amend(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    if proposal.proposer_id != request.user.pk:
+        raise PermissionDenied("Only the proposer may amend a proposal.")
+    if not proposal.window_is_open(timezone.now()):
+        raise Conflict("Only a proposal whose review window is open can be amended.")
+    form = AmendForm(request.POST or None, instance=proposal)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.amend(proposal.pk, request.user, data, data["note"])
+        messages.success(request, "Amended: a new revision is in review and the window restarted.")
+        return redirect(proposal)
+    return render(request, "changes/form.html", {"form": form, "mode": "amend", "p": proposal})
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    services.submit(proposal.pk, request.user)
+    messages.success(request, "Submitted for review. The approvers have been notified.")
+    return redirect(proposal)
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    form = WithdrawForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    services.withdraw(proposal.pk, request.user, note)
+    messages.success(request, "Proposal withdrawn.")
+    return redirect(proposal)
+
+
+@login_required
+@require_POST
+def vote(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        if not services.may_vote(proposal, request.user):
+            raise PermissionDenied("You may not vote on this proposal.")
+        messages.error(request, "Your vote was not recorded: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect(proposal)
+    data = form.cleaned_data
+    services.cast_vote(proposal.pk, request.user, data["choice"], data["reason"],
+                       data["revision_hash"])
+    messages.success(request, f"Vote recorded on revision {proposal.revision}.")
+    return redirect(proposal)
+
+
+@login_required
+def implementation(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    roles.require(request.user, "record_implementation")
+    if proposal.state != State.APPROVED:
+        raise Conflict(
+            f"Only an approved proposal can be implemented; this one is "
+            f"{proposal.get_state_display().lower()}."
+        )
+    form = ImplementationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.record_implementation(proposal.pk, request.user, form.cleaned_data)
+        messages.success(request, "Recorded.")
+        return redirect(proposal)
+    return render(request, "changes/implementation.html", {"form": form, "p": proposal})
