@@ -32,6 +32,7 @@ lint: install
 
 graphs: install
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/proposal-states.png changes.Proposal
+	rm -f docs/img/proposal-states
 
 clean:
 	rm -rf $(VENV) var staticfiles

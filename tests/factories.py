@@ -22,7 +22,9 @@ def proposal_data(**overrides) -> dict:
         "planned_start": now + timedelta(days=4),
         "planned_end": now + timedelta(days=4, hours=2),
         "rollback_trigger": "Memory above 80 percent or peer churn alerts for ten minutes.",
-        "rollback_steps": "Set max_peers back to 50 in node.toml, then restart quantumpay-node on each rpc node.",
+        "rollback_steps": (
+            "Set max_peers back to 50 in node.toml, then restart quantumpay-node on each rpc node."
+        ),
         "rollback_verification": "Peer count settles at or below fifty and alerts clear.",
         "rollback_minutes": 15,
         "review_hours": 72,

@@ -142,7 +142,8 @@ def test_only_the_proposer_withdraws(client, alice, olga):
     client.force_login(olga)
     assert client.post(reverse("changes:withdraw", args=[proposal.pk])).status_code == 403
     client.force_login(alice)
-    assert client.post(reverse("changes:withdraw", args=[proposal.pk]), {"note": "superseded"}).status_code == 302
+    response = client.post(reverse("changes:withdraw", args=[proposal.pk]), {"note": "superseded"})
+    assert response.status_code == 302
     proposal.refresh_from_db()
     assert proposal.state == State.WITHDRAWN
     assert client.post(reverse("changes:withdraw", args=[proposal.pk])).status_code == 409

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def health(env, *args):
@@ -36,3 +36,24 @@ def test_qpgov_health_fails_when_no_worker_answers(process_env, tmp_path):
     result = health(env, "--timeout", "1")
     assert result.returncode != 0
     assert "no answer within 1 s" in result.stderr
+
+
+def test_the_decision_sweep_runs_on_the_worker(celery_worker):
+    from datetime import timedelta
+
+    from changes.models import Proposal, State
+    from changes.tasks import decide_due_proposals
+    from qpgov import roles
+    from tests.conftest import make_user, wait_for
+    from tests.factories import in_review
+
+    alice = make_user("alice", roles.PROPOSERS)
+    make_user("olga", roles.CORE_OPS)
+    proposal = in_review(alice)
+    # Move the window into the past instead of moving the worker's clock.
+    past = proposal.submitted_at - timedelta(hours=100)
+    Proposal.objects.filter(pk=proposal.pk).update(
+        window_opens_at=past, earliest_decision_at=past, deadline=past + timedelta(hours=72))
+    decide_due_proposals.delay()
+    wait_for(lambda: Proposal.objects.get(pk=proposal.pk).state == State.EXPIRED,
+             message="the worker to expire the overdue proposal")
