@@ -6,6 +6,8 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from qpgov import compliance
+
 from . import policy
 from .models import Proposal, Vote
 
@@ -193,8 +195,16 @@ class ImplementationForm(forms.Form):
         performed = data.get("performed_at")
         if performed and performed > timezone.now():
             self.add_error("performed_at", "That time is in the future.")
-        if "\n" in (data.get("public_changelog") or ""):
+        line = data.get("public_changelog") or ""
+        if "\n" in line:
             self.add_error("public_changelog", "Keep the change-log entry to one line.")
+        for finding in compliance.check(line):
+            # The public change log is technical communication only (playbook section 7).
+            self.add_error(
+                "public_changelog",
+                f'Not for the public log ({finding.category}): "{finding.match}". '
+                "State the technical change only.",
+            )
         if data.get("outcome") == self.ROLLED_BACK:
             try:
                 data["rollback_notes"] = substantive(

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import feeds, views
 
 app_name = "changes"
 urlpatterns = [
     path("", views.proposal_list, name="list"),
     path("new/", views.create, name="create"),
+    path("public/", views.public_log, name="public"),
+    path("public/feed/", feeds.PublicChangeFeed(), name="public_feed"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/submit/", views.submit, name="submit"),

@@ -4,11 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import condition, require_POST
 
 from qpgov import roles
 from qpgov.http import Conflict
@@ -211,3 +212,28 @@ def implementation(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Recorded.")
         return redirect(proposal)
     return render(request, "changes/implementation.html", {"form": form, "p": proposal})
+
+
+# --- the public change log (no sign-in) --------------------------------------------
+
+PUBLIC_STATES = (State.IMPLEMENTED, State.ROLLED_BACK)
+
+
+def public_changes():
+    """Implemented and rolled-back changes, newest first: only public fields are read."""
+    return (
+        Proposal.objects.filter(state__in=PUBLIC_STATES)
+        .only("pk", "category", "state", "public_changelog", "implemented_at", "updated_at")
+        .order_by("-implemented_at", "-pk")
+    )
+
+
+def _public_last_modified(request, *args, **kwargs):
+    return Proposal.objects.filter(state__in=PUBLIC_STATES).aggregate(m=Max("updated_at"))["m"]
+
+
+@condition(last_modified_func=_public_last_modified)
+@cache_control(public=True, max_age=60)
+def public_log(request: HttpRequest) -> HttpResponse:
+    page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "changes/public_log.html", {"page": page})

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "qpgov.http.ConflictMiddleware",
+    "qpgov.http.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "qpgov.urls"

@@ -1,0 +1,89 @@
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import http_date
+
+from changes import services
+from changes.forms import ImplementationForm
+from tests.factories import in_review, vote
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def implemented(alice, olga, title, line, outcome="implemented"):
+    proposal = in_review(alice, title=title)
+    vote(proposal, olga)
+    services.decide(proposal.pk, proposal.earliest_decision_at)
+    return services.record_implementation(proposal.pk, olga, {
+        "outcome": outcome, "performed_at": timezone.now() - timedelta(minutes=1),
+        "verification_notes": "INTERNAL: checked on host rpc-3.internal by olga.",
+        "rollback_notes": "INTERNAL rollback detail on host rpc-3.internal.",
+        "public_changelog": line,
+    })
+
+
+def test_anyone_reads_implemented_and_rolled_back_changes_without_internal_detail(
+    client, alice, olga
+):
+    implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    implemented(alice, olga, "Change the p2p port", "Moved p2p to port 30305.", "rolled_back")
+    in_review(alice, title="Still in review, not public")
+    response = client.get(reverse("changes:public"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Raised the rpc peer limit to 80." in html and "Moved p2p to port 30305." in html
+    assert "Rolled back" in html
+    for internal in ("INTERNAL", "rpc-3.internal", "alice", "olga", "Still in review"):
+        assert internal not in html
+
+
+def test_the_feed_is_atom_and_carries_each_change(client, alice, olga):
+    implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    response = client.get(reverse("changes:public_feed"))
+    assert response["Content-Type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(response.content)
+    titles = [e.findtext(f"{ATOM}title") for e in root.iter(f"{ATOM}entry")]
+    assert titles == ["Implemented: Raised the rpc peer limit to 80."]
+    assert b"INTERNAL" not in response.content
+
+
+def test_readers_can_revalidate_with_last_modified(client, alice, olga):
+    implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    first = client.get(reverse("changes:public"))
+    assert "Last-Modified" in first and "public" in first["Cache-Control"]
+    again = client.get(reverse("changes:public"), HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+    assert again.status_code == 304
+    stale = http_date((timezone.now() - timedelta(days=1)).timestamp())
+    assert client.get(reverse("changes:public"), HTTP_IF_MODIFIED_SINCE=stale).status_code == 200
+
+
+@pytest.mark.parametrize("rows", [1, 40])
+def test_the_public_log_costs_a_constant_number_of_queries(client, alice, olga, rows,
+                                                           django_assert_max_num_queries):
+    for i in range(rows):
+        implemented(alice, olga, f"Change number {i} on rpc", f"Applied change number {i}.")
+    with django_assert_max_num_queries(3):
+        assert client.get(reverse("changes:public")).status_code == 200
+
+
+def test_pages_carry_strict_security_headers(client, db):
+    response = client.get(reverse("changes:public"))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_a_public_line_that_talks_price_is_refused():
+    form = ImplementationForm({
+        "outcome": "implemented", "performed_at": "2026-01-01T10:00",
+        "verification_notes": "Checked every node reports the new value.",
+        "public_changelog": "Upgrade done, token price should follow",
+    })
+    assert not form.is_valid()
+    assert "price discussion" in form.errors["public_changelog"][0]
