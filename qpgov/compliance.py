@@ -38,8 +38,7 @@ class Rule:
 
 RULES = (
     # Profit guarantees and investment promises.
-    Rule("guaranteed-returns", PROFIT,
-         r"\bguarantee(?:d|s)?\b[^.!?]{0,40}\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rewards?)\b"),
+    Rule("guaranteed-returns", PROFIT, r"\bguarantee(?:d|s)?\b[^.!?]{0,40}\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rewards?)\b"),
     Rule("returns-guaranteed", PROFIT,
          r"\b(?:returns?|profits?|yields?|gains?|rewards?)\b[^.!?]{0,25}\b(?:guaranteed|assured|certain|promised)\b"),
     Rule("risk-free", PROFIT, r"\b(?:risk[- ]free|zero[- ]risk|no[- ]risk)\b[^.!?]{0,30}\b(?:returns?|profits?|investment|income)\b"),
