@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.decorators.http import require_safe
 
 from . import feeds, views
 
@@ -7,7 +8,7 @@ urlpatterns = [
     path("", views.proposal_list, name="list"),
     path("new/", views.create, name="create"),
     path("public/", views.public_log, name="public"),
-    path("public/feed/", feeds.PublicChangeFeed(), name="public_feed"),
+    path("public/feed/", require_safe(feeds.PublicChangeFeed()), name="public_feed"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/submit/", views.submit, name="submit"),

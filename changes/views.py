@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import condition, require_POST
+from django.views.decorators.http import condition, require_POST, require_safe
 
 from qpgov import roles
 from qpgov.http import Conflict
@@ -36,6 +36,7 @@ def _categories_i_vote_on(user) -> list[str]:
             if p.vote_action and roles.can(user, p.vote_action)]
 
 
+@require_safe
 @login_required
 def proposal_list(request: HttpRequest) -> HttpResponse:
     roles.require(request.user, "view_changes")
@@ -71,6 +72,7 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+@require_safe
 @login_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
@@ -232,6 +234,7 @@ def _public_last_modified(request, *args, **kwargs):
     return Proposal.objects.filter(state__in=PUBLIC_STATES).aggregate(m=Max("updated_at"))["m"]
 
 
+@require_safe
 @condition(last_modified_func=_public_last_modified)
 @cache_control(public=True, max_age=60)
 def public_log(request: HttpRequest) -> HttpResponse:

@@ -3,8 +3,10 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """Sign-in for visitors; for signed-in people, what their roles let them do."""
     ctx = {}
@@ -13,6 +15,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", ctx)
 
 
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 when the database answers, 503 when it does not. No detail leaks out."""

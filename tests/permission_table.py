@@ -1,0 +1,47 @@
+"""Who may reach which URL: the expected-outcome table for tests/test_permission_matrix.py.
+
+Every named URL in the URL conf must appear here; a new URL fails the matrix
+test until someone classifies it. For each URL: the object it is requested
+for (see `sample_kwargs` in the test), and for each method the actors who may
+get past the permission checks. Everyone else must be turned away: visitors to
+the sign-in page, signed-in people with 403, 404 or 405 (409 when the request
+is allowed but the object is not in a state for it is fine for the allowed).
+"""
+
+ANON = "anonymous"
+OUTSIDER = "outsider"
+PROPOSER = "proposer"  # alice, who proposed the sample proposals
+CORE_OPS = "core_ops"
+COUNCIL = "council"
+RESPONDER = "responder"
+STAFF = "staff"
+
+ACTORS = (ANON, OUTSIDER, PROPOSER, CORE_OPS, COUNCIL, RESPONDER, STAFF)
+EVERYONE = frozenset(ACTORS)
+SIGNED_IN = EVERYONE - {ANON}
+CHANGE_READERS = frozenset({PROPOSER, CORE_OPS, COUNCIL})
+NOBODY = frozenset()
+
+# url name -> (sample object, {method: actors allowed})
+TABLE = {
+    "home": (None, {"GET": EVERYONE}),
+    "healthz": (None, {"GET": EVERYONE}),
+    "login": (None, {"GET": EVERYONE, "POST": EVERYONE}),
+    "logout": (None, {"POST": EVERYONE}),
+    "admin": (None, {"GET": frozenset({STAFF}), "POST": frozenset({STAFF})}),  # via its index
+    "changes:list": (None, {"GET": CHANGE_READERS}),
+    "changes:create": (None, {"GET": frozenset({PROPOSER}), "POST": frozenset({PROPOSER})}),
+    "changes:public": (None, {"GET": EVERYONE}),
+    "changes:public_feed": (None, {"GET": EVERYONE}),
+    "changes:detail": ("proposal_in_review", {"GET": CHANGE_READERS}),
+    "changes:edit": ("draft", {"GET": frozenset({PROPOSER}), "POST": frozenset({PROPOSER})}),
+    "changes:submit": ("draft", {"POST": frozenset({PROPOSER})}),
+    "changes:withdraw": ("proposal_in_review", {"POST": frozenset({PROPOSER})}),
+    "changes:amend": ("proposal_in_review",
+                      {"GET": frozenset({PROPOSER}), "POST": frozenset({PROPOSER})}),
+    "changes:vote": ("proposal_in_review", {"POST": frozenset({CORE_OPS})}),
+    "changes:implementation": ("approved", {"GET": frozenset({CORE_OPS}),
+                                            "POST": frozenset({CORE_OPS})}),
+}
+
+METHODS = ("GET", "POST")
