@@ -119,6 +119,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling: this many failures per username (four times as many per
+# client address) within the window refuse further tries until it slides by.
+QPGOV_SIGNIN_MAX_FAILURES = envint("QPGOV_SIGNIN_MAX_FAILURES", "5")
+QPGOV_SIGNIN_WINDOW_MINUTES = envint("QPGOV_SIGNIN_WINDOW_MINUTES", "15")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

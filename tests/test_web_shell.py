@@ -53,3 +53,27 @@ def test_static_css_is_vendored_not_from_a_cdn(client, db):
     html = client.get("/").content.decode()
     assert "/static/css/qpgov.css" in html
     assert "http://" not in html.split("<body")[0] and "https://" not in html.split("<body")[0]
+
+
+def test_sign_in_is_throttled_after_repeated_failures(client, alice, settings):
+    settings.QPGOV_SIGNIN_MAX_FAILURES = 3
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+    # Even the right password is refused while the window lasts.
+    response = client.post(reverse("login"), {"username": "alice", "password": "pw-alice"})
+    assert b"Too many failed sign-ins" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_throttle_lifts_when_the_window_slides_by(client, alice, settings):
+    import time_machine
+    from django.utils import timezone
+
+    settings.QPGOV_SIGNIN_MAX_FAILURES = 2
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        for _ in range(2):
+            client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+    with time_machine.travel(start + timezone.timedelta(minutes=16), tick=False):
+        response = client.post(reverse("login"), {"username": "alice", "password": "pw-alice"})
+    assert response.status_code == 302
