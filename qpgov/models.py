@@ -71,26 +71,28 @@ class Event(models.Model):
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes the hash covers: every field except the hash itself."""
-        payload = {
-            "seq": self.seq,
-            "prev_hash": self.prev_hash,
-            "subject_type": self.subject_type,
-            "subject_id": self.subject_id,
-            "kind": self.kind,
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "note": self.note,
-            "revision_hash": self.revision_hash,
-            "data": self.data,
-            "occurred_at": _iso(self.occurred_at),
-            "recorded_at": _iso(self.recorded_at),
-        }
-        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_bytes(tuple(getattr(self, name) for name in HASHED_FIELDS))
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+# The fields an event's hash covers, in a fixed order. Never reorder or remove
+# one: every stored hash depends on it.
+HASHED_FIELDS = (
+    "seq", "prev_hash", "subject_type", "subject_id", "kind", "actor_id", "actor_name",
+    "from_state", "to_state", "note", "revision_hash", "data", "occurred_at", "recorded_at",
+)
+_TIMESTAMPS = {HASHED_FIELDS.index("occurred_at"), HASHED_FIELDS.index("recorded_at")}
+
+
+def canonical_bytes(values: tuple) -> bytes:
+    """Canonical JSON of the HASHED_FIELDS values: sorted keys, no spaces, UTC timestamps."""
+    payload = {
+        name: (_iso(value) if i in _TIMESTAMPS else value)
+        for i, (name, value) in enumerate(zip(HASHED_FIELDS, values, strict=True))
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _iso(value) -> str:
