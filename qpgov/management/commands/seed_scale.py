@@ -50,7 +50,7 @@ def seed_users():
 
 def make_proposals(count, proposers, ops, council, *, state=None, now=None, rng=None, due=False):
     """Bulk-insert `count` proposals (and their votes); return the new ids' range."""
-    rng = rng or random.Random(1)
+    rng = rng or random.Random(1)  # noqa: S311 - repeatable test data, not secrets
     now = now or timezone.now()
     states, weights = zip(*STATE_WEIGHTS.items(), strict=True)
     created_ids = []
@@ -89,7 +89,8 @@ def make_proposals(count, proposers, ops, council, *, state=None, now=None, rng=
             rows.append(p)
         Proposal.objects.bulk_create(rows, batch_size=BATCH)
         created = list(
-            Proposal.objects.order_by("-pk").values_list("pk", "category", "state", "content_hash")[: len(rows)]
+            Proposal.objects.order_by("-pk")
+            .values_list("pk", "category", "state", "content_hash")[: len(rows)]
         )
         votes = []
         for pk, category, st, content_hash in created:
@@ -106,7 +107,7 @@ def make_proposals(count, proposers, ops, council, *, state=None, now=None, rng=
 
 def make_events(count, subject_ids, actors, rng=None):
     """Append `count` valid, chained events about the given proposals."""
-    rng = rng or random.Random(2)
+    rng = rng or random.Random(2)  # noqa: S311 - repeatable test data, not secrets
     kinds = [("transition", "draft", "in_review"), ("vote", "", ""), ("transition", "in_review", "approved"),
              ("transition", "approved", "implemented"), ("amended", "", "")]
     with transaction.atomic():
