@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test install migrate lint graphs clean
+.PHONY: run test bench install migrate lint graphs clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install
 # without them it runs on SQLite and the file-system broker.
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks against throwaway PostgreSQL and Redis; BENCH_ARGS="--only verify --events 100000".
+bench: install
+	bash bench/run.sh $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,209 @@
+"""qpgov benchmarks. Each figure is printed next to a floor measured in the same run.
+
+Run with `make bench` (starts PostgreSQL and Redis) or directly against an
+existing database: `DATABASE_URL=... python bench/run.py --only verify,sweep`.
+The database it points at is wiped: never point it at production.
+"""
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qpgov.settings")
+os.environ.setdefault("QPGOV_ENV", "dev")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from changes import services  # noqa: E402
+from changes.models import Proposal, State  # noqa: E402
+from qpgov import eventlog  # noqa: E402
+from qpgov.management.commands.seed_scale import make_events, make_proposals, seed_users  # noqa: E402
+from qpgov.models import HASHED_FIELDS, Event, canonical_bytes  # noqa: E402
+
+ROWS = []
+
+
+def report(name, value, unit, floor, floor_name, target):
+    ratio = value / floor if floor else float("nan")
+    ROWS.append((name, f"{value:,.1f} {unit}", f"{floor:,.1f} {unit} ({floor_name})", f"{ratio:.2f}", target))
+    print(f"  {name}: {value:,.1f} {unit} vs {floor:,.1f} ({floor_name}) = {ratio:.2f}x  target {target}",
+          flush=True)
+
+
+def fresh_database():
+    call_command("flush", "--noinput", verbosity=0)
+    call_command("migrate", verbosity=0)  # the flush empties the data migration's rows
+    from django.contrib.auth.models import Group
+
+    from qpgov.models import ChainHead
+    from qpgov.roles import ROLES
+
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+    ChainHead.objects.get_or_create(pk=1)
+
+
+# --- verify_log ------------------------------------------------------------------
+
+
+def bench_verify(events):
+    fresh_database()
+    proposers, ops, council = seed_users()
+    ids = make_proposals(1000, proposers, ops, council)
+    t = time.monotonic()
+    make_events(events, ids, proposers + ops + council)
+    print(f"  seeded {events:,} events in {time.monotonic() - t:.1f} s", flush=True)
+
+    t = time.perf_counter()
+    checked, problem = eventlog.verify()
+    elapsed = time.perf_counter() - t
+    assert problem is None and checked == events, problem
+
+    # The floor: hashing exactly the same canonical bytes, already in memory.
+    rows = Event.objects.order_by("seq").values_list(*HASHED_FIELDS).iterator(chunk_size=10000)
+    blobs = [canonical_bytes(tuple(r)) for r in rows]
+    t = time.perf_counter()
+    for blob in blobs:
+        hashlib.sha256(blob).hexdigest()
+    floor = time.perf_counter() - t
+    report("verify_log", checked / elapsed, "events/s", len(blobs) / floor, "hashlib loop", "≥ 0.5")
+
+
+# --- decision sweep ----------------------------------------------------------------
+
+
+def bench_sweep(due, small, large):
+    fresh_database()
+    proposers, ops, council = seed_users()
+    timings = {}
+    present = 0
+    for others in (small, large):
+        make_proposals(others - present, proposers, ops, council)
+        present = others
+        make_proposals(due, proposers, ops, council, state=State.IN_REVIEW, due=True)
+        t = time.perf_counter()
+        counts = services.decide_due()
+        timings[others] = time.perf_counter() - t
+        decided = sum(v for k, v in counts.items() if k != "reminded")
+        assert decided >= due, counts
+        print(f"  decided {decided:,} due proposals among {others:,} others in {timings[others]:.1f} s",
+              flush=True)
+    report("sweep time, 1M vs 100k other rows", timings[large], "s", timings[small],
+           f"{small:,} other rows", "≈ 1")
+    if connection.vendor == "postgresql":
+        query = services.due_ids(timezone.now()).query
+        sql, params = query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        print("  query plan for the due-proposal scan:\n" + "\n".join("    " + p for p in plan.splitlines()))
+
+
+# --- pages ---------------------------------------------------------------------------
+
+
+def session_cookie(username):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = User.objects.get(username=username)
+    store = SessionStore()
+    store["_auth_user_id"] = str(user.pk)
+    store["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    store["_auth_user_hash"] = user.get_session_auth_hash()
+    store.create()
+    return f"sessionid={store.session_key}"
+
+
+def wrk(url, cookie=None, seconds=8, connections=8):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if cookie:
+        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert not non2xx, f"{url}: {non2xx.group(0)}\n{out}"
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
+    return rps, lat.get("50"), lat.get("99")
+
+
+def bench_pages(port=8765):
+    fresh_database()
+    proposers, ops, council = seed_users()
+    make_proposals(20000, proposers, ops, council)
+    some = Proposal.objects.filter(state=State.IN_REVIEW).values_list("pk", flat=True).first()
+    ops[0].groups.add(*proposers[0].groups.all())
+    cookie = session_cookie(ops[0].username)
+    env = dict(os.environ, QPGOV_URLCONF="bench.urls", DEBUG="false")
+    # Production static storage (hashed names, compressed), as gunicorn will serve it.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                   cwd=ROOT, env=env, check=True)
+    server = subprocess.Popen(
+        [shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn",
+         "qpgov.wsgi:application", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning"], cwd=ROOT, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                subprocess.run(["curl", "-sf", base + "/bench/bare"], check=True, capture_output=True)
+                break
+            except subprocess.CalledProcessError:
+                time.sleep(0.2)
+        floor, p50, p99 = wrk(base + "/bench/bare")
+        print(f"  bare Django view: {floor:,.0f} req/s, p50 {p50}, p99 {p99}", flush=True)
+        for name, path, auth, target in [
+            ("public change log", "/changes/public/", None, "≥ 0.8"),
+            ("proposal list (signed in)", "/changes/", cookie, "≥ 0.4"),
+            ("proposal page (signed in)", f"/changes/{some}/", cookie, "≥ 0.4"),
+        ]:
+            rps, p50, p99 = wrk(base + path, auth)
+            report(f"{name} req/s (p50 {p50}, p99 {p99})", rps, "req/s", floor, "bare view", target)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="verify,sweep,pages")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    print(f"qpgov bench on {connection.vendor}, {os.cpu_count()} cores", flush=True)
+    if "pages" in only:
+        print("pages:", flush=True)
+        bench_pages()
+    if "sweep" in only:
+        print("decision sweep:", flush=True)
+        bench_sweep(args.due, args.small, args.large)
+    if "verify" in only:
+        print("verify_log:", flush=True)
+        bench_verify(args.events)
+    width = max(len(r[0]) for r in ROWS)
+    print("\n| benchmark | measured | floor (same run) | ratio | target |\n|---|---|---|---|---|")
+    for row in ROWS:
+        print(f"| {row[0]:<{width}} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make bench`: start throwaway PostgreSQL and Redis, then run bench/run.py against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/services.sh
+export QPGOV_ENV=dev  # local secret key; DEBUG is turned off for the server below
+services_install wrk curl
+services_start
+DATABASE_URL="$DATABASE_URL_PG" CELERY_BROKER_URL="$REDIS_URL" QPGOV_VAR_DIR="$SERVICES_DIR/var" \
+  .venv/bin/python manage.py migrate --noinput -v0
+DATABASE_URL="$DATABASE_URL_PG" CELERY_BROKER_URL="$REDIS_URL" QPGOV_VAR_DIR="$SERVICES_DIR/var" \
+  .venv/bin/python bench/run.py "$@"
