@@ -44,7 +44,9 @@ ACTIONS: dict[str, frozenset[str]] = {
 
 # What the navigation shows: (label, url name, action that reveals it).
 # Each app adds its entries as it gains pages.
-NAVIGATION: tuple[tuple[str, str, str], ...] = ()
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("Incidents", "incidents:list", "view_incidents"),
+)
 
 
 def roles_of(user: User | AnonymousUser) -> frozenset[str]:
