@@ -211,3 +211,25 @@ def evidence_dir(settings, tmp_path):
         "OPTIONS": {"location": str(folder)},
     }}
     return folder
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Capture incident task messages instead of sending them: [(task name, args, options)]."""
+    from incidents import tasks
+
+    sent = []
+
+    class Result:
+        id = "captured"
+
+    def capture(task):
+        def apply_async(args=(), **options):
+            sent.append((task.name, tuple(args), options))
+            return Result()
+
+        return apply_async
+
+    for task in (tasks.run_step, tasks.unfreeze_node):
+        monkeypatch.setattr(task, "apply_async", capture(task))
+    return sent

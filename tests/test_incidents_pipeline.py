@@ -8,7 +8,6 @@ run_step(step_id) as the worker would.
 import hashlib
 import tarfile
 
-import pytest
 from django.core import mail
 from django.utils import timezone
 
@@ -17,29 +16,6 @@ from incidents.models import Evidence, Incident, Node, ResponseStep
 from incidents.tasks import run_step
 from qpgov import eventlog
 from qpgov.models import Event
-
-
-@pytest.fixture
-def published(monkeypatch):
-    """Capture messages instead of sending them: [(task name, args, options)]."""
-    sent = []
-
-    def fake_apply_async(task):
-        def apply_async(args=(), **options):
-            sent.append((task.name, tuple(args), options))
-
-            class Result:
-                id = "captured"
-
-            return Result()
-
-        return apply_async
-
-    from incidents import tasks
-
-    for task in (tasks.run_step, tasks.unfreeze_node):
-        monkeypatch.setattr(task, "apply_async", fake_apply_async(task))
-    return sent
 
 
 def declare(rita, nodes, **extra):
