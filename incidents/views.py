@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from qpgov import roles
+from qpgov.http import Conflict
 from qpgov.models import Event
 
 from . import actions, services
@@ -109,6 +110,9 @@ def resolve(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _get_incident(request, pk, "run_response")
     if request.user.pk != incident.commander_id:
         raise PermissionDenied("Only the incident commander may resolve it.")
+    if incident.state != Incident.CONTAINED:
+        raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
+                       "only once it is contained.")
     form = ResolveForm(request.POST or None, incident=incident)
     if request.method == "POST" and form.is_valid():
         services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
