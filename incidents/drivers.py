@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -102,6 +102,18 @@ class Stream:
     result: CommandResult
 
 
+class NodeDriver(Protocol):
+    """What the pipeline needs from a driver. Failures raise NodeActionError."""
+
+    def freeze(self, node) -> CommandResult: ...
+
+    def unfreeze(self, node) -> CommandResult: ...
+
+    def collect_logs(self, node, since: datetime) -> Stream: ...
+
+    def snapshot(self, node) -> Stream: ...
+
+
 class CommandDriver:
     """Runs the configured command templates, locally or over SSH."""
 
@@ -183,5 +195,5 @@ class CommandDriver:
         return Stream(spool, size, digest.hexdigest(), result)
 
 
-def get_driver():
+def get_driver() -> NodeDriver:
     return import_string(settings.QPGOV_NODE_DRIVER)()

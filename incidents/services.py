@@ -46,10 +46,11 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         )
         eventlog.append(
             incident, "declared", actor=declared_by, to_state=incident.state,
-            occurred_at=incident.detected_at,
             note=f"{severity}: {title}; nodes {', '.join(n.name for n in nodes)}; "
-                 f"commander {commander}; runbook {book.version}",
-            data={"nodes": [n.name for n in nodes], "runbook_version": book.version},
+                 f"commander {commander}; runbook {book.version}; "
+                 f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
+            data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
+                  "detected_at": incident.detected_at.isoformat()},
         )
         advance(incident)
     return incident
@@ -70,10 +71,11 @@ def retry_step(incident: Incident, step_id: int, user) -> ResponseStep:
         if step.status != ResponseStep.NEEDS_HUMAN:
             raise Conflict(f"\"{step.label}\" is {step.get_status_display()}; only a step "
                            "that needs a human can be retried.")
-        ResponseStep.objects.filter(id=step.id, status=ResponseStep.NEEDS_HUMAN).update(
+        if ResponseStep.objects.filter(id=step.id, status=ResponseStep.NEEDS_HUMAN).update(
             status=ResponseStep.PENDING, next_attempt_at=None, task_id="",
             attempts_before_human_retry=step.attempts,
-        )
+        ) != 1:
+            raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
         eventlog.append(incident, "step_retried", actor=user, note=f"{step.label}: retry "
                         "requested", data={"step": step.kind})
         advance(incident)
@@ -92,10 +94,13 @@ def skip_step(incident: Incident, step_id: int, user, reason: str) -> ResponseSt
         if step.status not in (ResponseStep.PENDING, ResponseStep.NEEDS_HUMAN):
             raise Conflict(f"\"{step.label}\" is {step.get_status_display()}; only a pending "
                            "step or one that needs a human can be skipped.")
-        ResponseStep.objects.filter(id=step.id, status=step.status).update(
+        # Conditional on the status we checked: a worker that claimed the step
+        # in the meantime wins, and the skip is refused rather than half-done.
+        if ResponseStep.objects.filter(id=step.id, status=step.status).update(
             status=ResponseStep.SKIPPED, skip_reason=reason, finished_at=timezone.now(),
             lease_expires_at=None,
-        )
+        ) != 1:
+            raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
         eventlog.append(incident, "step_skipped", actor=user, note=f"{step.label}: {reason}",
                         data={"step": step.kind})
         advance(incident)

@@ -14,8 +14,9 @@ import uuid
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from qpgov import eventlog
@@ -69,11 +70,16 @@ def _claim(step_id: int, task_id: str) -> ResponseStep | None:
         return None  # a step starts only after every step before it is done
     if step.kind == runbook.POSTMORTEM and step.incident.state != Incident.RESOLVED:
         return None
+    # Long enough for every node's commands to hit their timeout, so the sweep
+    # never takes a step from a worker that is merely slow.
+    nodes = step.incident.nodes.count()
+    lease = max(step.policy.lease,
+                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT * nodes + 60))
     claimed = ResponseStep.objects.filter(
-        Q(next_attempt_at__lte=now), id=step_id, status=ResponseStep.PENDING
+        id=step_id, status=ResponseStep.PENDING, next_attempt_at__lte=now
     ).update(
         status=ResponseStep.RUNNING, task_id=task_id, attempts=F("attempts") + 1,
-        lease_expires_at=now + step.policy.lease, started_at=now, finished_at=None,
+        lease_expires_at=now + lease, started_at=now, finished_at=None,
     )
     if claimed != 1:
         return None  # duplicate delivery, not due yet, or someone else got there first
