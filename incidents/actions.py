@@ -105,6 +105,8 @@ def _finish(record: StepAttempt, status, result, error_class="", message=""):
         record.output_sha256 = result.sha256
     if message and message not in record.output_excerpt:
         record.output_excerpt = (record.output_excerpt + "\n" + message).strip()
+    if not record.output_sha256 and record.output_excerpt:
+        record.output_sha256 = hashlib.sha256(record.output_excerpt.encode()).hexdigest()
     record.save()
 
 

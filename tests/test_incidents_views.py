@@ -251,3 +251,11 @@ def test_core_ops_keep_the_node_registry(client, olga, rita, db):
     assert response.status_code == 200
     node.refresh_from_db()
     assert node.target == "ops@validator-7.internal" and node.unit == "quantumpay-node"
+
+
+def test_staff_can_look_at_incidents_in_the_admin_but_not_change_them(client, staff, incident):
+    client.force_login(staff)
+    assert client.get("/admin/incidents/incident/").status_code == 200
+    page = client.get(f"/admin/incidents/incident/{incident.pk}/change/")
+    assert page.status_code == 200 and b"Save" not in page.content
+    assert client.post(f"/admin/incidents/incident/{incident.pk}/delete/").status_code == 403
