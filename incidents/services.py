@@ -57,6 +57,9 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
 
 
 def _step_for_update(incident: Incident, step_id: int) -> ResponseStep:
+    # Lock the incident before the step, the same order as resolve() and the
+    # step tasks, so two people acting at once queue up instead of deadlocking.
+    Incident.objects.select_for_update().get(pk=incident.pk)
     try:
         return ResponseStep.objects.select_for_update().get(id=step_id, incident=incident)
     except ResponseStep.DoesNotExist:

@@ -217,3 +217,20 @@ def test_the_council_is_reminded_until_someone_acknowledges(
     with time_machine.travel(timezone.now() + 3 * interval):
         assert sweep_steps()["reminded"] == 0
     assert "Reminder" in mail.outbox[1].subject
+
+
+def test_declaring_succeeds_while_the_broker_is_down(
+    rita, demo_node, monkeypatch, django_capture_on_commit_callbacks
+):
+    from incidents import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("redis is down")
+
+    monkeypatch.setattr(tasks.run_step, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = declare(rita, [demo_node])
+    step = freeze_step(incident)
+    assert step.status == ResponseStep.PENDING and step.next_attempt_at is not None
+    # ... and the incident page says the step is waiting for a worker.
+    assert step.is_waiting_for_worker()
