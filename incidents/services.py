@@ -44,6 +44,10 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
             ResponseStep(incident=incident, kind=kind, position=i)
             for i, kind in enumerate(book.steps, start=1)
         )
+        # When it happened and when we heard of it are different moments: the
+        # detection event carries the former as occurred_at.
+        eventlog.append(incident, "detected", actor=declared_by,
+                        occurred_at=incident.detected_at, note=f"{severity}: {title}")
         eventlog.append(
             incident, "declared", actor=declared_by, to_state=incident.state,
             note=f"{severity}: {title}; nodes {', '.join(n.name for n in nodes)}; "

@@ -40,7 +40,7 @@ def test_declaring_saves_the_incident_its_steps_and_a_timeline_event(
     assert incident.runbook_version == runbook.CURRENT_VERSION
     assert [s.kind for s in incident.steps.all()] == list(runbook.get().steps)
     assert all(s.status == ResponseStep.PENDING for s in incident.steps.all())
-    assert kinds(incident) == ["declared"]
+    assert kinds(incident) == ["detected", "declared"]
     # Only the first step is queued, and only once the transaction committed.
     first = step(incident, runbook.FREEZE)
     assert published == [("incidents.run_step", (first.id,), {})]
@@ -96,7 +96,7 @@ def test_it_runs_every_step_in_order_on_a_real_node(
     assert "node frozen" in draft.body and "Rotated the key." in draft.body
 
     assert kinds(incident) == [
-        "declared", "responding", "step_started", "node_frozen", "step_succeeded",
+        "detected", "declared", "responding", "step_started", "node_frozen", "step_succeeded",
         "step_started", "evidence_collected", "manifest", "step_succeeded",
         "step_started", "evidence_collected", "manifest", "step_succeeded",
         "step_started", "governance_notified", "step_succeeded", "contained",

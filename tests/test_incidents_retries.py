@@ -84,11 +84,11 @@ def test_a_failing_node_command_retries_then_needs_a_human_and_resumes_after_ret
         assert not demo.is_running(demo_node.data_dir)
         assert incident.steps.get(kind=runbook.PRESERVE_LOGS).next_attempt_at is not None
 
-    assert kinds(incident)[:8] == [
-        "declared", "responding", "step_started", "step_retry_scheduled", "step_started",
-        "step_retry_scheduled", "step_started", "step_needs_human",
+    assert kinds(incident)[:9] == [
+        "detected", "declared", "responding", "step_started", "step_retry_scheduled",
+        "step_started", "step_retry_scheduled", "step_started", "step_needs_human",
     ]
-    assert kinds(incident)[8:] == ["step_retried", "step_started", "node_frozen",
+    assert kinds(incident)[9:] == ["step_retried", "step_started", "node_frozen",
                                    "step_succeeded"]
     assert step.tries.filter(status="failed").count() == policy.attempts
 

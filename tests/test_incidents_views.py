@@ -71,7 +71,9 @@ def test_a_responder_declares_through_the_form(client, rita, demo_node, publishe
     assert response.status_code == 302 and response["Location"] == url("detail", incident.pk)
     assert incident.declared_by == rita and incident.steps.count() == 5
     assert incident.detected_at.hour == 3
-    assert Event.objects.for_subject(incident).get().kind == "declared"
+    detected, declared = Event.objects.for_subject(incident)
+    assert (detected.kind, declared.kind) == ("detected", "declared")
+    assert detected.occurred_at == incident.detected_at < detected.recorded_at
 
 
 def test_the_declare_form_needs_a_node_and_a_responder_commander(client, olga, demo_node):
