@@ -47,7 +47,7 @@ def advance(incident: Incident) -> ResponseStep | None:
         incident.contain()
         incident.save()
         eventlog.append(incident, "contained", from_state=previous, to_state=incident.state,
-                        note="nodes frozen, evidence preserved, governance notified")
+                        note="freeze, logs, snapshot and notification are each done or skipped")
     step = next((s for s in steps if s.status not in ResponseStep.DONE), None)
     if step is None or step.status != ResponseStep.PENDING or step.next_attempt_at is not None:
         return None  # finished, already queued, running, or waiting for a human

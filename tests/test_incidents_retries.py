@@ -234,3 +234,12 @@ def test_declaring_succeeds_while_the_broker_is_down(
     assert step.status == ResponseStep.PENDING and step.next_attempt_at is not None
     # ... and the incident page says the step is waiting for a worker.
     assert step.is_waiting_for_worker()
+
+
+def test_the_sweep_runs_every_minute_and_step_tasks_ack_late(settings):
+    from incidents import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["incidents-sweep-steps"]
+    assert entry["task"] == tasks.sweep_steps.name
+    assert entry["schedule"] == timedelta(seconds=60)
+    assert tasks.run_step.acks_late and tasks.unfreeze_node.acks_late
