@@ -20,6 +20,7 @@ run: export QPGOV_ENV ?= dev
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_accounts
+	$(PY) manage.py demo_node --setup
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 # The whole suite. DATABASE_URL and CELERY_BROKER_URL pick PostgreSQL and Redis;

@@ -47,6 +47,7 @@ ACTIONS: dict[str, frozenset[str]] = {
 NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Changes", "changes:list", "view_changes"),
     ("New proposal", "changes:create", "propose_change"),
+    ("Incidents", "incidents:list", "view_incidents"),
 )
 
 

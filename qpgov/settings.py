@@ -210,6 +210,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "changes.tasks.decide_due_proposals",
         "schedule": timedelta(seconds=60),
     },
+    "incidents-sweep-steps": {
+        "task": "incidents.sweep_steps",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 LOGGING = {
@@ -224,3 +228,22 @@ LOGGING = {
 QPGOV_APPROVAL_LAPSE_DAYS = envint("QPGOV_APPROVAL_LAPSE_DAYS", "14")
 QPGOV_MAX_MARKDOWN_CHARS = envint("QPGOV_MAX_MARKDOWN_CHARS", "50000")
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(512 * 1024))
+
+# Incident response. Dev (make run, tests) drives the local demo node; anything
+# else defaults to systemd commands. See docs/incidents.md.
+QPGOV_NODE_DRIVER = os.getenv("QPGOV_NODE_DRIVER", "incidents.drivers.CommandDriver")
+QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else "systemd")
+QPGOV_NODE_COMMANDS: dict[str, str] = {}  # per-command overrides of the command set
+QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_SSH_COMMAND = os.getenv(
+    "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"
+)
+QPGOV_EVIDENCE_DIR = Path(os.getenv("QPGOV_EVIDENCE_DIR", VAR_DIR / "evidence"))
+QPGOV_EVIDENCE_SPOOL_DIR = os.getenv("QPGOV_EVIDENCE_SPOOL_DIR") or None  # None: system temp
+STORAGES["evidence"] = {
+    "BACKEND": os.getenv("QPGOV_EVIDENCE_STORAGE", "django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": {"location": str(QPGOV_EVIDENCE_DIR)},
+}
+QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
+QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
+QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))

@@ -16,4 +16,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("changes/", include("changes.urls")),
     path("admin/", admin.site.urls),
+    path("incidents/", include("incidents.urls")),
 ]

@@ -170,3 +170,66 @@ def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+
+
+# Incidents: demo nodes (real local processes) and a private evidence folder.
+
+
+@pytest.fixture
+def make_demo_node(db, tmp_path):
+    """Start a real demo node process under tmp_path and register it; stopped afterwards."""
+    from incidents import demo
+    from incidents.models import Node
+
+    started = []
+
+    def make(name="validator-1", start=True, **fields):
+        data_dir = tmp_path / name / "data"
+        data_dir.mkdir(parents=True)
+        (data_dir / "state.db").write_text(f"state of {name}\n")
+        if start:
+            demo.start(data_dir)
+            started.append(data_dir)
+        return Node.objects.create(name=name, data_dir=str(data_dir), **fields)
+
+    yield make
+    for data_dir in started:
+        demo.stop(data_dir)
+
+
+@pytest.fixture
+def demo_node(make_demo_node):
+    return make_demo_node()
+
+
+@pytest.fixture
+def evidence_dir(settings, tmp_path):
+    """Evidence for this test goes to its own folder (the in-process worker code only)."""
+    folder = tmp_path / "evidence"
+    settings.STORAGES = {**settings.STORAGES, "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(folder)},
+    }}
+    return folder
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Capture incident task messages instead of sending them: [(task name, args, options)]."""
+    from incidents import tasks
+
+    sent = []
+
+    class Result:
+        id = "captured"
+
+    def capture(task):
+        def apply_async(args=(), **options):
+            sent.append((task.name, tuple(args), options))
+            return Result()
+
+        return apply_async
+
+    for task in (tasks.run_step, tasks.unfreeze_node):
+        monkeypatch.setattr(task, "apply_async", capture(task))
+    return sent

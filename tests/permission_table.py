@@ -44,4 +44,24 @@ TABLE = {
                                             "POST": frozenset({CORE_OPS})}),
 }
 
+INCIDENT_READERS = frozenset({RESPONDER, CORE_OPS, COUNCIL})
+DECLARERS = frozenset({RESPONDER, CORE_OPS})
+RESPONDERS_ONLY = frozenset({RESPONDER})  # rita, who also commands the sample incident
+OPS_ONLY = frozenset({CORE_OPS})
+
+TABLE.update({
+    "incidents:list": (None, {"GET": INCIDENT_READERS}),
+    "incidents:declare": (None, {"GET": DECLARERS, "POST": DECLARERS}),
+    "incidents:detail": ("incident", {"GET": INCIDENT_READERS}),
+    "incidents:resolve": ("incident", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
+    "incidents:acknowledge": ("incident", {"GET": frozenset({COUNCIL}),
+                                           "POST": frozenset({COUNCIL})}),
+    "incidents:retry": ("step", {"POST": RESPONDERS_ONLY}),
+    "incidents:skip": ("step", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
+    "incidents:evidence": ("evidence", {"GET": RESPONDERS_ONLY}),
+    "incidents:nodes": (None, {"GET": OPS_ONLY}),
+    "incidents:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "incidents:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+})
+
 METHODS = ("GET", "POST")

@@ -1,9 +1,13 @@
 """Every URL x every actor x GET and POST, against tests/permission_table.py."""
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from changes import services
+from incidents import actions
+from incidents import services as incident_services
+from incidents.models import Evidence, Node
 from qpgov import roles
 from tests import permission_table as table
 from tests.conftest import make_user
@@ -33,7 +37,7 @@ def test_every_url_is_classified():
 
 
 @pytest.fixture
-def world(db):
+def world(db, evidence_dir):
     actors = {
         table.ANON: None,
         table.OUTSIDER: make_user("eve"),
@@ -48,10 +52,23 @@ def world(db):
     approved = in_review(alice, title="An approved change for the matrix")
     vote(approved, olga)
     services.decide(approved.pk, approved.earliest_decision_at)
+    rita = actors[table.RESPONDER]
+    node = Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
+    incident = incident_services.declare(
+        title="Block production stalled on validator-matrix", severity="SEV2", nodes=[node],
+        declared_by=rita, commander=rita, summary="Blocks stopped at height 1200.",
+    )
+    name = actions.evidence_storage().save(f"matrix/{incident.pk}/logs.export", ContentFile(b"log"))
+    evidence = Evidence.objects.create(incident=incident, node=node, kind=Evidence.LOGS,
+                                       storage_name=name, size=3, sha256="0" * 64)
     samples = {
         "draft": draft(alice, title="A draft for the matrix"),
         "proposal_in_review": in_review(alice, title="A proposal in review for the matrix"),
         "approved": approved,
+        "incident": incident,
+        "step": incident.steps.first(),
+        "evidence": evidence,
+        "node": node,
     }
     return actors, samples
 
@@ -61,7 +78,10 @@ def url_for(name, sample, samples):
         return reverse("admin:index")
     if sample is None:
         return reverse(name)
-    return reverse(name, args=[samples[sample].pk])
+    obj = samples[sample]
+    if sample in ("step", "evidence"):
+        return reverse(name, args=[obj.incident_id, obj.pk])
+    return reverse(name, args=[obj.pk])
 
 
 def is_turned_away(response, actor):

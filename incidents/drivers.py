@@ -1,0 +1,199 @@
+"""How a response acts on a node: the driver interface and the command driver.
+
+`get_driver()` returns the driver named by settings.QPGOV_NODE_DRIVER. The
+shipped CommandDriver runs command templates from settings.QPGOV_NODE_COMMANDS,
+on the worker's machine for a node without a target, or through
+settings.QPGOV_SSH_COMMAND (`ssh -o BatchMode=yes {target} --`) otherwise.
+Templates are split into words *before* the node's values are filled in, so a
+value is always exactly one argument and never reaches a shell unquoted.
+Every failure is a NodeActionError whose `error_class` the runbook's retry
+policies name (incidents.runbook).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from . import runbook
+
+EXCERPT_CHARS = 4000
+SSH_UNREACHABLE = 255  # what ssh exits with when it cannot connect
+
+# Command sets. "systemd" is for real nodes; "demo" drives the small local demo
+# node under incidents/demo/ (what `make run` and the tests use).
+# Freeze check semantics: exit status 0 means the service is STILL running.
+PRESETS: dict[str, dict[str, str]] = {
+    "systemd": {
+        "freeze": "systemctl stop {unit}",
+        "freeze_check": "systemctl is-active {unit}",
+        "unfreeze": "systemctl start {unit}",
+        "logs": "journalctl -u {unit} --since {since} --no-pager -o export",
+        "snapshot": "tar -C {data_dir} -cf - .",
+    },
+    "demo": {
+        "freeze": "sh {demo_dir}/node.sh stop {data_dir}",
+        "freeze_check": "sh {demo_dir}/node.sh status {data_dir}",
+        "unfreeze": "sh {demo_dir}/node.sh start {data_dir}",
+        "logs": "sh {demo_dir}/node.sh logs {data_dir} {since}",
+        "snapshot": "tar -C {data_dir} -cf - .",
+    },
+}
+DEMO_DIR = settings.BASE_DIR / "incidents" / "demo"
+
+
+class NodeActionError(Exception):
+    """A node action failed; `error_class` decides whether the runbook retries it."""
+
+    error_class = runbook.COMMAND_FAILED
+
+    def __init__(self, message: str, result: CommandResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+class CommandFailed(NodeActionError):
+    error_class = runbook.COMMAND_FAILED
+
+
+class Timeout(NodeActionError):
+    error_class = runbook.TIMEOUT
+
+
+class Unreachable(NodeActionError):
+    error_class = runbook.UNREACHABLE
+
+
+class StillRunning(NodeActionError):
+    error_class = runbook.STILL_RUNNING
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    exit_code: int | None
+    output: bytes  # stdout+stderr for plain commands; stderr only when stdout is evidence
+
+    @property
+    def excerpt(self) -> str:
+        text = self.output.decode("utf-8", "replace")
+        return text if len(text) <= EXCERPT_CHARS else "…" + text[-EXCERPT_CHARS:]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.output).hexdigest()
+
+
+@dataclass
+class Stream:
+    """Evidence written by a command: a temporary file, its size and its SHA-256."""
+
+    file: BinaryIO
+    size: int
+    sha256: str
+    result: CommandResult
+
+
+class NodeDriver(Protocol):
+    """What the pipeline needs from a driver. Failures raise NodeActionError."""
+
+    def freeze(self, node) -> CommandResult: ...
+
+    def unfreeze(self, node) -> CommandResult: ...
+
+    def collect_logs(self, node, since: datetime) -> Stream: ...
+
+    def snapshot(self, node) -> Stream: ...
+
+
+class CommandDriver:
+    """Runs the configured command templates, locally or over SSH."""
+
+    def __init__(self, commands: dict[str, str] | None = None, timeout: float | None = None):
+        preset = PRESETS[settings.QPGOV_NODE_COMMAND_SET]
+        self.commands = {**preset, **(commands or settings.QPGOV_NODE_COMMANDS)}
+        self.timeout = timeout or settings.QPGOV_NODE_COMMAND_TIMEOUT
+
+    # The actions the pipeline calls.
+
+    def freeze(self, node) -> CommandResult:
+        """Stop the node's service and confirm it is no longer running."""
+        stop = self._run(node, "freeze")
+        check = self._run(node, "freeze_check", check=False)
+        output = stop.output + b"\n--- check ---\n" + check.output
+        result = CommandResult(stop.argv + ["&&"] + check.argv, check.exit_code, output)
+        if check.exit_code == 0:
+            raise StillRunning(f"{node.name}: still running after stop", result)
+        return result
+
+    def unfreeze(self, node) -> CommandResult:
+        return self._run(node, "unfreeze")
+
+    def collect_logs(self, node, since: datetime) -> Stream:
+        return self._stream(node, "logs", since=since.strftime("%Y-%m-%d %H:%M:%S"))
+
+    def snapshot(self, node) -> Stream:
+        return self._stream(node, "snapshot")
+
+    # Plumbing.
+
+    def argv(self, node, name: str, **extra) -> list[str]:
+        values = {"unit": node.unit, "data_dir": node.data_dir, "name": node.name,
+                  "target": node.target, "demo_dir": str(DEMO_DIR), **extra}
+        command = [word.format(**values) for word in shlex.split(self.commands[name])]
+        if not node.target:
+            return command
+        ssh = [word.format(**values) for word in shlex.split(settings.QPGOV_SSH_COMMAND)]
+        # The remote side hands the command to a shell, so it travels quoted.
+        return ssh + [shlex.join(command)]
+
+    def _run(self, node, name: str, check: bool = True, stdout=None, **extra) -> CommandResult:
+        argv = self.argv(node, name, **extra)
+        try:
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.PIPE,
+                stderr=subprocess.PIPE if stdout else subprocess.STDOUT, timeout=self.timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stderr if stdout else exc.stdout) or b""
+            raise Timeout(f"{node.name}: {name} took longer than {self.timeout:g} s",
+                          CommandResult(argv, None, output)) from exc
+        except OSError as exc:
+            raise CommandFailed(f"{node.name}: {name} could not start: {exc}",
+                                CommandResult(argv, None, str(exc).encode())) from exc
+        output = (proc.stderr if stdout else proc.stdout) or b""
+        result = CommandResult(argv, proc.returncode, output)
+        if check and proc.returncode != 0:
+            if node.target and proc.returncode == SSH_UNREACHABLE:
+                raise Unreachable(f"{node.name}: ssh {node.target} failed", result)
+            raise CommandFailed(f"{node.name}: {name} exited with {proc.returncode}", result)
+        return result
+
+    def _stream(self, node, name: str, **extra) -> Stream:
+        # stdout goes straight to a file on disk, never into memory: a snapshot
+        # can be larger than the worker's RAM.
+        spool = tempfile.TemporaryFile(dir=settings.QPGOV_EVIDENCE_SPOOL_DIR)  # noqa: SIM115
+        try:
+            result = self._run(node, name, stdout=spool, **extra)
+            spool.seek(0)
+            digest, size = hashlib.sha256(), 0
+            while chunk := spool.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return Stream(spool, size, digest.hexdigest(), result)
+
+
+def get_driver() -> NodeDriver:
+    return import_string(settings.QPGOV_NODE_DRIVER)()

@@ -1,0 +1,58 @@
+from django import forms
+from django.contrib.auth.models import User
+
+from qpgov import roles
+
+from .models import Incident, Node
+
+
+def responders():
+    return User.objects.filter(groups__name=roles.RESPONDERS, is_active=True).order_by("username")
+
+
+class DeclareForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    severity = forms.ChoiceField(choices=Incident.SEVERITIES)
+    nodes = forms.ModelMultipleChoiceField(
+        queryset=Node.objects.all(), widget=forms.CheckboxSelectMultiple,
+        help_text="Every node selected here is frozen, its logs preserved and its state "
+                  "snapshotted.",
+    )
+    detected_at = forms.DateTimeField(
+        required=False, help_text="UTC, e.g. 2026-11-27 03:12. Blank means now.",
+    )
+    commander = forms.ModelChoiceField(queryset=responders())
+    summary = forms.CharField(widget=forms.Textarea, required=False,
+                              help_text="What is known so far. Markdown.")
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+                             help_text="Why this step is skipped. It goes on the timeline.")
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.CharField(widget=forms.Textarea, help_text="How it was resolved.")
+    unfreeze = forms.ModelMultipleChoiceField(
+        queryset=Node.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Tick only the nodes you confirm are safe to start again. Unticked nodes "
+                  "stay stopped.",
+    )
+    confirm = forms.BooleanField(label="I am the commander and I confirm the incident is "
+                                       "resolved.")
+
+    def __init__(self, *args, incident, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unfreeze"].queryset = incident.nodes.filter(frozen=True)
+
+
+class NodeForm(forms.ModelForm):
+    class Meta:
+        model = Node
+        fields = ["name", "environment", "role", "target", "unit", "data_dir"]

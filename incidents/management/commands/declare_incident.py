@@ -1,0 +1,45 @@
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from incidents import services
+from incidents.models import Incident, Node
+
+
+class Command(BaseCommand):
+    help = (
+        "Declare an incident from a shell during an outage; the response starts at once. "
+        "Example: declare_incident --by rita --severity SEV1 --node validator-1 'Double signing'"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("title")
+        parser.add_argument("--severity", required=True,
+                            choices=[code for code, _ in Incident.SEVERITIES])
+        parser.add_argument("--node", action="append", required=True, dest="nodes",
+                            help="an affected node's name; repeat for several")
+        parser.add_argument("--by", required=True, help="username of the person declaring")
+        parser.add_argument("--commander", help="username of the commander (default: --by)")
+        parser.add_argument("--summary", default="")
+
+    def handle(self, *args, title, severity, nodes, by, commander, summary, **options):
+        users = {u.username: u for u in User.objects.filter(username__in={by, commander})}
+        if by not in users:
+            raise CommandError(f"no user named {by!r}")
+        if commander and commander not in users:
+            raise CommandError(f"no user named {commander!r}")
+        found = {n.name: n for n in Node.objects.filter(name__in=nodes)}
+        missing = sorted(set(nodes) - set(found))
+        if missing:
+            raise CommandError(f"unknown node(s): {', '.join(missing)}")
+        try:
+            with transaction.atomic():
+                incident = services.declare(
+                    title=title, severity=severity, nodes=found.values(), summary=summary,
+                    declared_by=users[by], commander=users.get(commander),
+                )
+        except (PermissionDenied, ValidationError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"declared INC-{incident.pk}: {incident.title} ({severity}); "
+                          f"the response has been queued")

@@ -1,0 +1,288 @@
+"""Incident response records (playbook section 6).
+
+An Incident owns one ResponseStep per runbook step, created together when it
+is declared. Each step is a row with a status; Celery tasks claim steps with
+conditional updates (see incidents.tasks), so the database, not the broker,
+is the truth about how far a response has got. What happened and who did it
+goes on the shared hash-chained event log (qpgov.eventlog), never in an
+editable field here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from . import runbook
+
+# Node fields end up in shell commands (quoted, but still): keep them plain.
+NAME_RE = RegexValidator(r"^[a-z0-9][a-z0-9.-]{0,62}$", "Lowercase letters, digits, dots, dashes.")
+TARGET_RE = RegexValidator(
+    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$",
+    "An SSH target like ops@validator-1.internal, or blank for this machine.",
+)
+UNIT_RE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,99}$", "A systemd unit name.")
+PATH_RE = RegexValidator(r"^/[A-Za-z0-9._/-]*$", "An absolute path of plain characters.")
+
+
+class Node(models.Model):
+    """A Quantumpay node that a response can act on. Core Ops keep this registry."""
+
+    MAINNET, TESTNET = "mainnet", "testnet"
+    ENVIRONMENTS = [(MAINNET, "mainnet"), (TESTNET, "testnet")]
+    ROLES = [("validator", "validator"), ("full", "full node"), ("rpc", "RPC node")]
+
+    name = models.CharField(max_length=63, unique=True, validators=[NAME_RE])
+    environment = models.CharField(max_length=10, choices=ENVIRONMENTS, default=MAINNET)
+    role = models.CharField(max_length=10, choices=ROLES, default="validator")
+    target = models.CharField(
+        max_length=200, blank=True, validators=[TARGET_RE],
+        help_text="SSH target (user@host); blank runs the commands on the worker's machine.",
+    )
+    unit = models.CharField(max_length=100, default="quantumpay-node", validators=[UNIT_RE])
+    data_dir = models.CharField(
+        max_length=300, default="/var/lib/quantumpay", validators=[PATH_RE],
+        help_text="The node's state directory; the default snapshot command tars it.",
+    )
+    frozen = models.BooleanField(default=False)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    # Set when a commander confirms unfreezing; cleared once the node runs again.
+    unfreeze_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["environment", "name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def reach(self) -> str:
+        return f"ssh {self.target}" if self.target else "local"
+
+
+class IncidentQuerySet(models.QuerySet):
+    def needing_attention(self):
+        return self.filter(steps__status=ResponseStep.NEEDS_HUMAN).distinct()
+
+
+class Incident(FSMModelMixin, models.Model):
+    SEVERITIES = [("SEV1", "SEV1 — mainnet halted or funds at risk"),
+                  ("SEV2", "SEV2 — degraded, no funds at risk"),
+                  ("SEV3", "SEV3 — minor, one node")]
+
+    DECLARED, RESPONDING, CONTAINED = "declared", "responding", "contained"
+    RESOLVED, POSTMORTEM_DRAFTED = "resolved", "postmortem_drafted"
+    STATES = [(DECLARED, "declared"), (RESPONDING, "responding"), (CONTAINED, "contained"),
+              (RESOLVED, "resolved"), (POSTMORTEM_DRAFTED, "post-mortem drafted")]
+
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=4, choices=SEVERITIES)
+    summary = models.TextField(blank=True)
+    nodes = models.ManyToManyField(Node, related_name="incidents")
+    detected_at = models.DateTimeField(default=timezone.now)
+    declared_at = models.DateTimeField(default=timezone.now)
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="incidents_declared"
+    )
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="incidents_commanded"
+    )
+    runbook_version = models.CharField(max_length=20, editable=False)
+    state = FSMField(default=DECLARED, choices=STATES, protected=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-declared_at"]
+
+    def __str__(self):
+        return f"INC-{self.pk} {self.title}"
+
+    def get_absolute_url(self):
+        return reverse("incidents:detail", args=[self.pk])
+
+    @property
+    def runbook(self) -> runbook.Runbook:
+        return runbook.get(self.runbook_version)
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.steps.filter(status=ResponseStep.NEEDS_HUMAN).exists()
+
+    # Transitions. They only move the state; the services that call them
+    # append the timeline event in the same transaction.
+    @transition(field=state, source=DECLARED, target=RESPONDING)
+    def start_response(self):
+        pass
+
+    @transition(field=state, source=[DECLARED, RESPONDING], target=CONTAINED)
+    def contain(self):
+        pass
+
+    @transition(field=state, source=CONTAINED, target=RESOLVED)
+    def resolve(self):
+        self.resolved_at = timezone.now()
+
+    @transition(field=state, source=RESOLVED, target=POSTMORTEM_DRAFTED)
+    def draft_postmortem(self):
+        pass
+
+
+class ResponseStep(models.Model):
+    PENDING, RUNNING, SUCCEEDED = "pending", "running", "succeeded"
+    FAILED, NEEDS_HUMAN, SKIPPED = "failed", "needs_human", "skipped"
+    STATUSES = [(PENDING, "pending"), (RUNNING, "running"), (SUCCEEDED, "succeeded"),
+                (FAILED, "failed"), (NEEDS_HUMAN, "needs a human"), (SKIPPED, "skipped")]
+    DONE = (SUCCEEDED, SKIPPED)
+    KINDS = list(runbook.STEP_LABELS.items())
+
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="steps")
+    kind = models.CharField(max_length=30, choices=KINDS)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A responder's "retry" gives the step a fresh set of tries; tries are
+    # counted from here so attempt numbers on the record keep increasing.
+    attempts_before_human_retry = models.PositiveSmallIntegerField(default=0)
+    # When the step should run next. Null means "not yet": the step before it
+    # has not finished (or, for the post-mortem, the incident is not resolved).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    skip_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["incident", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "position"], name="one_step_per_position"),
+            models.UniqueConstraint(fields=["incident", "kind"], name="one_step_per_kind"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.incident_id}/{self.kind} ({self.status})"
+
+    @property
+    def label(self) -> str:
+        return runbook.STEP_LABELS[self.kind]
+
+    @property
+    def policy(self) -> runbook.RetryPolicy:
+        return self.incident.runbook.policy(self.kind)
+
+    def previous(self) -> ResponseStep | None:
+        return self.incident.steps.filter(position__lt=self.position).order_by("-position").first()
+
+    def following(self) -> ResponseStep | None:
+        return self.incident.steps.filter(position__gt=self.position).order_by("position").first()
+
+    def is_waiting_for_worker(self, now=None) -> bool:
+        """Due but not picked up: shown on the incident page, rescued by the sweep."""
+        now = now or timezone.now()
+        return self.status == self.PENDING and self.next_attempt_at is not None and (
+            self.next_attempt_at <= now
+        )
+
+
+class StepAttempt(models.Model):
+    """One try of one step on one node (node is empty for incident-wide steps)."""
+
+    step = models.ForeignKey(ResponseStep, models.CASCADE, related_name="tries")
+    node = models.ForeignKey(Node, models.PROTECT, null=True, blank=True, related_name="+")
+    attempt = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=ResponseStep.STATUSES)
+    task_id = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=60, blank=True)
+    output_excerpt = models.TextField(blank=True)
+    output_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["step", "attempt", "node__name"]
+
+    def __str__(self):
+        return f"{self.step} try {self.attempt} on {self.node or 'incident'}: {self.status}"
+
+
+class Evidence(models.Model):
+    LOGS, SNAPSHOT = "logs", "snapshot"
+    KINDS = [(LOGS, "logs"), (SNAPSHOT, "snapshot")]
+
+    incident = models.ForeignKey(Incident, models.PROTECT, related_name="evidence")
+    node = models.ForeignKey(Node, models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    storage_name = models.CharField(max_length=300, unique=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    collected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["collected_at", "id"]
+        verbose_name_plural = "evidence"
+
+    def __str__(self):
+        return self.storage_name
+
+
+class Acknowledgement(models.Model):
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="acknowledgements")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["acknowledged_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "user"], name="one_ack_per_member")
+        ]
+
+    def __str__(self):
+        return f"{self.user} acknowledged {self.incident_id}"
+
+
+class NotificationDelivery(models.Model):
+    """One attempt to tell someone about an incident, with what came back."""
+
+    EMAIL, WEBHOOK = "email", "webhook"
+    CHANNELS = [(EMAIL, "email"), (WEBHOOK, "webhook")]
+    NOTICE, REMINDER, RESPONDERS = "notice", "reminder", "responders"
+    PURPOSES = [(NOTICE, "governance notice"), (REMINDER, "reminder"),
+                (RESPONDERS, "needs attention")]
+
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=CHANNELS)
+    purpose = models.CharField(max_length=12, choices=PURPOSES, default=NOTICE)
+    recipient = models.CharField(max_length=300)
+    attempted_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField(default=False)
+    response_status = models.IntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    signature = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self):
+        return f"{self.channel} to {self.recipient}: {'ok' if self.ok else 'failed'}"
+
+
+class PostmortemDraft(models.Model):
+    """The first draft, made from the record when the incident is resolved."""
+
+    incident = models.OneToOneField(Incident, models.CASCADE, related_name="postmortem")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"post-mortem draft for {self.incident_id}"

@@ -1,0 +1,157 @@
+"""What people do to an incident: declare, retry, skip, resolve, acknowledge.
+
+Each function checks the role (qpgov.roles), then the object's state (raising
+Conflict, a 409, when the action does not fit it), changes rows and appends the
+timeline event in one transaction, and queues work only after it commits.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from qpgov import eventlog, roles
+from qpgov.dispatch import send_on_commit
+from qpgov.http import Conflict
+
+from . import runbook
+from .models import Acknowledgement, Incident, Node, ResponseStep
+from .tasks import advance, unfreeze_node
+
+
+def declare(*, title: str, severity: str, nodes, declared_by, commander=None, summary: str = "",
+            detected_at=None) -> Incident:
+    """Save the incident, all its steps and the first timeline event; queue step one on commit."""
+    roles.require(declared_by, "declare_incident")
+    commander = commander or declared_by
+    if not roles.can(commander, "run_response"):
+        raise ValidationError(f"{commander} is not an Incident Responder and cannot command.")
+    nodes = list(nodes)
+    if not nodes:
+        raise ValidationError("Name at least one affected node.")
+    book = runbook.get()
+    with transaction.atomic():
+        incident = Incident(
+            title=title, severity=severity, summary=summary, declared_by=declared_by,
+            commander=commander, detected_at=detected_at or timezone.now(),
+            runbook_version=book.version,
+        )
+        incident.full_clean(exclude=["nodes", "state"])
+        incident.save()
+        incident.nodes.set(nodes)
+        ResponseStep.objects.bulk_create(
+            ResponseStep(incident=incident, kind=kind, position=i)
+            for i, kind in enumerate(book.steps, start=1)
+        )
+        # When it happened and when we heard of it are different moments: the
+        # detection event carries the former as occurred_at.
+        eventlog.append(incident, "detected", actor=declared_by,
+                        occurred_at=incident.detected_at, note=f"{severity}: {title}")
+        eventlog.append(
+            incident, "declared", actor=declared_by, to_state=incident.state,
+            note=f"{severity}: {title}; nodes {', '.join(n.name for n in nodes)}; "
+                 f"commander {commander}; runbook {book.version}; "
+                 f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
+            data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
+                  "detected_at": incident.detected_at.isoformat()},
+        )
+        advance(incident)
+    return incident
+
+
+def _step_for_update(incident: Incident, step_id: int) -> ResponseStep:
+    # Lock the incident before the step, the same order as resolve() and the
+    # step tasks, so two people acting at once queue up instead of deadlocking.
+    Incident.objects.select_for_update().get(pk=incident.pk)
+    try:
+        return ResponseStep.objects.select_for_update().get(id=step_id, incident=incident)
+    except ResponseStep.DoesNotExist:
+        raise Conflict("That step does not belong to this incident.") from None
+
+
+def retry_step(incident: Incident, step_id: int, user) -> ResponseStep:
+    """Give a step that needs a human a fresh set of tries, starting now."""
+    roles.require(user, "run_response")
+    with transaction.atomic():
+        step = _step_for_update(incident, step_id)
+        if step.status != ResponseStep.NEEDS_HUMAN:
+            raise Conflict(f"\"{step.label}\" is {step.get_status_display()}; only a step "
+                           "that needs a human can be retried.")
+        if ResponseStep.objects.filter(id=step.id, status=ResponseStep.NEEDS_HUMAN).update(
+            status=ResponseStep.PENDING, next_attempt_at=None, task_id="",
+            attempts_before_human_retry=step.attempts,
+        ) != 1:
+            raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
+        eventlog.append(incident, "step_retried", actor=user, note=f"{step.label}: retry "
+                        "requested", data={"step": step.kind})
+        advance(incident)
+    step.refresh_from_db()
+    return step
+
+
+def skip_step(incident: Incident, step_id: int, user, reason: str) -> ResponseStep:
+    """Skip a step that is not running and not done, with a written reason for the record."""
+    roles.require(user, "run_response")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("A reason is required to skip a step.")
+    with transaction.atomic():
+        step = _step_for_update(incident, step_id)
+        if step.status not in (ResponseStep.PENDING, ResponseStep.NEEDS_HUMAN):
+            raise Conflict(f"\"{step.label}\" is {step.get_status_display()}; only a pending "
+                           "step or one that needs a human can be skipped.")
+        # Conditional on the status we checked: a worker that claimed the step
+        # in the meantime wins, and the skip is refused rather than half-done.
+        if ResponseStep.objects.filter(id=step.id, status=step.status).update(
+            status=ResponseStep.SKIPPED, skip_reason=reason, finished_at=timezone.now(),
+            lease_expires_at=None,
+        ) != 1:
+            raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
+        eventlog.append(incident, "step_skipped", actor=user, note=f"{step.label}: {reason}",
+                        data={"step": step.kind})
+        advance(incident)
+    step.refresh_from_db()
+    return step
+
+
+def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incident:
+    """The commander closes the response; confirmed nodes are started again by a task."""
+    roles.require(user, "run_response")
+    if user.pk != incident.commander_id:
+        raise PermissionDenied("Only the incident commander may resolve it.")
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.state != Incident.CONTAINED:
+            raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
+                           "only once it is contained.")
+        unfreeze = [n for n in unfreeze if n in set(incident.nodes.all())]
+        incident.resolution = resolution
+        incident.resolve()
+        incident.save()
+        eventlog.append(incident, "resolved", actor=user, from_state=Incident.CONTAINED,
+                        to_state=incident.state, note=resolution,
+                        data={"unfreeze": [n.name for n in unfreeze]})
+        for node in unfreeze:
+            if Node.objects.filter(id=node.id, frozen=True).update(
+                unfreeze_requested_at=timezone.now()
+            ):
+                eventlog.append(incident, "unfreeze_confirmed", actor=user,
+                                note=f"{node.name}: commander confirmed it may run again",
+                                data={"node": node.name})
+                send_on_commit(unfreeze_node, node.id)
+        advance(incident)
+    return incident
+
+
+def acknowledge(incident: Incident, user) -> Acknowledgement:
+    """A council member confirms they have seen the incident; doing it twice is a conflict."""
+    roles.require(user, "acknowledge_incident")
+    try:
+        with transaction.atomic():
+            ack = Acknowledgement.objects.create(incident=incident, user=user)
+            eventlog.append(incident, "acknowledged", actor=user,
+                            note=f"{user.get_full_name() or user.username} acknowledged")
+    except IntegrityError:
+        raise Conflict("You have already acknowledged this incident.") from None
+    return ack

@@ -1,0 +1,252 @@
+"""The step engine: one Celery task per response step, and the sweep that rescues them.
+
+A message only says "step N may be due". The task claims the step with a
+conditional update; a duplicate delivery, or a message for a step that is not
+due yet, finds nothing to claim and exits. The result is recorded only if the
+task still owns the step (same task id, still running), so a task that
+outlived its lease cannot overwrite the work of the one that replaced it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from qpgov import eventlog
+from qpgov.dispatch import send_now, send_on_commit
+
+from . import actions, runbook
+from .drivers import NodeActionError, get_driver
+from .models import Incident, Node, NotificationDelivery, ResponseStep, StepAttempt
+
+log = logging.getLogger(__name__)
+
+# A pending step this long past due is assumed to have lost its message.
+SWEEP_GRACE = timedelta(seconds=60)
+
+
+def advance(incident: Incident) -> ResponseStep | None:
+    """Mark the incident contained when it is, and queue the first unfinished step if due.
+
+    Call inside a transaction; the message goes out after it commits.
+    """
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    steps = list(incident.steps.order_by("position"))
+    before_postmortem = [s for s in steps if s.kind != runbook.POSTMORTEM]
+    if incident.state in (Incident.DECLARED, Incident.RESPONDING) and all(
+        s.status in ResponseStep.DONE for s in before_postmortem
+    ):
+        previous = incident.state
+        incident.contain()
+        incident.save()
+        eventlog.append(incident, "contained", from_state=previous, to_state=incident.state,
+                        note="freeze, logs, snapshot and notification are each done or skipped")
+    step = next((s for s in steps if s.status not in ResponseStep.DONE), None)
+    if step is None or step.status != ResponseStep.PENDING or step.next_attempt_at is not None:
+        return None  # finished, already queued, running, or waiting for a human
+    if step.kind == runbook.POSTMORTEM and incident.state != Incident.RESOLVED:
+        return None  # the post-mortem waits for the commander to resolve
+    ResponseStep.objects.filter(id=step.id).update(next_attempt_at=timezone.now())
+    send_on_commit(run_step, step.id)
+    return step
+
+
+def _claim(step_id: int, task_id: str) -> ResponseStep | None:
+    now = timezone.now()
+    step = ResponseStep.objects.select_related("incident").filter(id=step_id).first()
+    if step is None:
+        return None
+    unfinished_before = step.incident.steps.filter(position__lt=step.position).exclude(
+        status__in=ResponseStep.DONE
+    )
+    if unfinished_before.exists():
+        return None  # a step starts only after every step before it is done
+    if step.kind == runbook.POSTMORTEM and step.incident.state != Incident.RESOLVED:
+        return None
+    # Long enough for every node's commands to hit their timeout, so the sweep
+    # never takes a step from a worker that is merely slow.
+    nodes = step.incident.nodes.count()
+    lease = max(step.policy.lease,
+                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT * nodes + 60))
+    claimed = ResponseStep.objects.filter(
+        id=step_id, status=ResponseStep.PENDING, next_attempt_at__lte=now
+    ).update(
+        status=ResponseStep.RUNNING, task_id=task_id, attempts=F("attempts") + 1,
+        lease_expires_at=now + lease, started_at=now, finished_at=None,
+    )
+    if claimed != 1:
+        return None  # duplicate delivery, not due yet, or someone else got there first
+    step.refresh_from_db()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+        if incident.state == Incident.DECLARED:
+            incident.start_response()
+            incident.save()
+            eventlog.append(incident, "responding", from_state=Incident.DECLARED,
+                            to_state=incident.state, note="the first step started")
+        eventlog.append(incident, "step_started", note=f"{step.label}, try {step.attempts}",
+                        data={"step": step.kind, "attempt": step.attempts, "task_id": task_id})
+    step.incident = incident
+    return step
+
+
+def _owned(step: ResponseStep, task_id: str):
+    return ResponseStep.objects.filter(id=step.id, status=ResponseStep.RUNNING, task_id=task_id)
+
+
+def _succeed(step: ResponseStep, task_id: str, note: str) -> None:
+    with transaction.atomic():
+        if _owned(step, task_id).update(status=ResponseStep.SUCCEEDED, finished_at=timezone.now(),
+                                        lease_expires_at=None, last_error="") != 1:
+            return  # our lease expired and another task owns the step now
+        eventlog.append(step.incident, "step_succeeded", note=f"{step.label}: {note}",
+                        data={"step": step.kind, "attempt": step.attempts})
+        advance(step.incident)
+
+
+def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> None:
+    now = timezone.now()
+    policy = step.policy
+    tries = step.attempts - step.attempts_before_human_retry
+    needs_human = False
+    with transaction.atomic():
+        if policy.should_retry(error_class, tries):
+            delay = policy.delay_after(tries)
+            if _owned(step, task_id).update(
+                status=ResponseStep.PENDING, next_attempt_at=now + delay, lease_expires_at=None,
+                last_error=message, finished_at=now,
+            ) != 1:
+                return
+            eventlog.append(step.incident, "step_retry_scheduled",
+                            note=f"{step.label} failed ({error_class}: {message}); "
+                                 f"try {step.attempts + 1} in {delay.total_seconds():g} s",
+                            data={"step": step.kind, "error_class": error_class})
+            send_on_commit(run_step, step.id, countdown=delay.total_seconds())
+        else:
+            if _owned(step, task_id).update(
+                status=ResponseStep.NEEDS_HUMAN, lease_expires_at=None, last_error=message,
+                finished_at=now,
+            ) != 1:
+                return
+            eventlog.append(step.incident, "step_needs_human",
+                            note=f"{step.label} failed ({error_class}: {message}) after "
+                                 f"{tries} try(ies); a responder must retry or skip it",
+                            data={"step": step.kind, "error_class": error_class})
+            needs_human = True
+    if needs_human:
+        actions.email_responders(
+            step.incident,
+            f"[{step.incident.severity}] INC-{step.incident_id} needs attention: {step.label}",
+            f"The step \"{step.label}\" failed and will not be retried automatically.\n\n"
+            f"{error_class}: {message}\n\n"
+            "Retry it or skip it (with a reason) on the incident page.",
+        )
+
+
+@shared_task(name="incidents.run_step", acks_late=True, bind=True)
+def run_step(self, step_id: int) -> None:
+    """Claim response step `step_id`, run it on every affected node, record and advance."""
+    task_id = self.request.id or f"direct-{uuid.uuid4()}"
+    step = _claim(step_id, task_id)
+    if step is None:
+        return
+    try:
+        note = actions.perform(step, task_id)
+    except actions.StepFailed as exc:
+        _fail(step, task_id, exc.error_class, str(exc))
+    except Exception as exc:  # a bug or an outage we did not foresee: never retried blindly
+        log.exception("step %s crashed", step_id)
+        _fail(step, task_id, type(exc).__name__, str(exc))
+    else:
+        _succeed(step, task_id, note)
+
+
+@shared_task(name="incidents.sweep_steps")
+def sweep_steps() -> dict:
+    """Re-dispatch stranded steps, expire dead leases, remind the council; runs every minute."""
+    now = timezone.now()
+    counts = {"expired": 0, "redispatched": 0, "reminded": 0, "unfreezes": 0}
+    for step in ResponseStep.objects.select_related("incident").filter(
+        status=ResponseStep.RUNNING, lease_expires_at__lt=now
+    ):
+        with transaction.atomic():
+            tries = step.attempts - step.attempts_before_human_retry
+            out_of_tries = tries >= step.policy.attempts
+            new_status = ResponseStep.NEEDS_HUMAN if out_of_tries else ResponseStep.PENDING
+            if ResponseStep.objects.filter(
+                id=step.id, status=ResponseStep.RUNNING, lease_expires_at__lt=now
+            ).update(status=new_status, next_attempt_at=now, lease_expires_at=None, task_id="",
+                     last_error="the worker running this step stopped answering") != 1:
+                continue
+            StepAttempt.objects.filter(step=step, status=ResponseStep.RUNNING).update(
+                status=ResponseStep.FAILED, finished_at=now, error_class="LeaseExpired"
+            )
+            eventlog.append(step.incident, "step_lease_expired",
+                            note=f"{step.label}: no result before the lease expired; "
+                                 + ("a responder must retry or skip it" if out_of_tries
+                                    else "dispatched again"),
+                            data={"step": step.kind})
+            if not out_of_tries:
+                send_on_commit(run_step, step.id)
+            counts["expired"] += 1
+    overdue = ResponseStep.objects.filter(
+        status=ResponseStep.PENDING, next_attempt_at__lte=now - SWEEP_GRACE
+    )
+    for step_id in overdue.values_list("id", flat=True):
+        send_now(run_step, step_id)
+        counts["redispatched"] += 1
+    counts["reminded"] = _remind_council(now)
+    for node_id in Node.objects.filter(
+        frozen=True, unfreeze_requested_at__lte=now - SWEEP_GRACE
+    ).values_list("id", flat=True):
+        send_now(unfreeze_node, node_id)
+        counts["unfreezes"] += 1
+    return counts
+
+
+def _remind_council(now) -> int:
+    reminded = 0
+    waiting = Incident.objects.filter(
+        steps__kind=runbook.NOTIFY_GOVERNANCE, steps__status=ResponseStep.SUCCEEDED,
+        acknowledgements__isnull=True,
+    ).distinct()
+    for incident in waiting:
+        interval = incident.runbook.reminder_interval[incident.severity]
+        last = incident.deliveries.filter(
+            purpose__in=[NotificationDelivery.NOTICE, NotificationDelivery.REMINDER]
+        ).order_by("-attempted_at").first()
+        if last is None or last.attempted_at <= now - interval:
+            actions.remind_council(incident)
+            reminded += 1
+    return reminded
+
+
+@shared_task(name="incidents.unfreeze_node", acks_late=True)
+def unfreeze_node(node_id: int) -> None:
+    """Start a frozen node again, once its commander has confirmed it when resolving."""
+    node = Node.objects.filter(id=node_id, frozen=True, unfreeze_requested_at__isnull=False).first()
+    if node is None:
+        return
+    incident = node.incidents.order_by("-declared_at").first()
+    try:
+        result = get_driver().unfreeze(node)
+    except NodeActionError as exc:
+        # Never retried on its own: a validator that will not start is a human's problem.
+        Node.objects.filter(id=node_id).update(unfreeze_requested_at=None)
+        if incident:
+            eventlog.append(incident, "unfreeze_failed", note=f"{node.name}: {exc}",
+                            data={"node": node.name, "error_class": exc.error_class})
+        return
+    with transaction.atomic():
+        if Node.objects.filter(id=node_id, frozen=True).update(
+            frozen=False, frozen_at=None, unfreeze_requested_at=None
+        ) and incident:
+            eventlog.append(incident, "node_unfrozen", note=f"{node.name} started again",
+                            data={"node": node.name, "exit_code": result.exit_code})
