@@ -149,7 +149,8 @@ def bench_pages(port=8765):
     some = Proposal.objects.filter(state=State.IN_REVIEW).values_list("pk", flat=True).first()
     ops[0].groups.add(*proposers[0].groups.all())
     cookie = session_cookie(ops[0].username)
-    env = dict(os.environ, QPGOV_URLCONF="bench.urls", DEBUG="false")
+    # Persistent connections, as in production (docs/operations.md sets DB_CONN_MAX_AGE=60).
+    env = dict(os.environ, QPGOV_URLCONF="bench.urls", DEBUG="false", DB_CONN_MAX_AGE="60")
     # Production static storage (hashed names, compressed), as gunicorn will serve it.
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
                    cwd=ROOT, env=env, check=True)

@@ -9,4 +9,4 @@ services_start
 DATABASE_URL="$DATABASE_URL_PG" CELERY_BROKER_URL="$REDIS_URL" QPGOV_VAR_DIR="$SERVICES_DIR/var" \
   .venv/bin/python manage.py migrate --noinput -v0
 DATABASE_URL="$DATABASE_URL_PG" CELERY_BROKER_URL="$REDIS_URL" QPGOV_VAR_DIR="$SERVICES_DIR/var" \
-  .venv/bin/python bench/run.py "$@"
+  CACHE_URL="$REDIS_URL" .venv/bin/python bench/run.py "$@"

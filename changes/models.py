@@ -110,8 +110,11 @@ class Proposal(FSMModelMixin, models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["state", "earliest_decision_at"]),
-            models.Index(fields=["state", "lapses_at"]),
+            models.Index(fields=["state", "earliest_decision_at"]),  # the decision sweep
+            models.Index(fields=["state", "lapses_at"]),  # the lapse sweep
+            models.Index(fields=["state", "implemented_at"]),  # the public change log
+            models.Index(fields=["state", "updated_at"]),  # its Last-Modified
+            models.Index(fields=["created_at", "id"]),  # the internal list, newest first
         ]
 
     def __str__(self):

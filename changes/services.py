@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from qpgov import eventlog, roles
+from qpgov import eventlog, pagecache, roles
 from qpgov.http import Conflict
 
 from . import notify, policy
@@ -340,4 +340,5 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
         _transition(proposal, method, user, now, note=cleaned["verification_notes"],
                     performed_at=cleaned["performed_at"].isoformat(),
                     public_changelog=cleaned["public_changelog"])
+        pagecache.touch("changes:public")
     return proposal

@@ -4,14 +4,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import condition, require_POST, require_safe
 
-from qpgov import roles
+from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
@@ -230,13 +230,26 @@ def public_changes():
     )
 
 
+def public_log_changed_at():
+    """When the public change log last changed: one indexed lookup per public state."""
+    latest = [
+        Proposal.objects.filter(state=state).order_by("-updated_at")
+        .values_list("updated_at", flat=True).first()
+        for state in PUBLIC_STATES
+    ]
+    return max((t for t in latest if t), default=None)
+
+
 def _public_last_modified(request, *args, **kwargs):
-    return Proposal.objects.filter(state__in=PUBLIC_STATES).aggregate(m=Max("updated_at"))["m"]
+    return pagecache.stamp("changes:public", public_log_changed_at)
 
 
 @require_safe
 @condition(last_modified_func=_public_last_modified)
 @cache_control(public=True, max_age=60)
 def public_log(request: HttpRequest) -> HttpResponse:
-    page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "changes/public_log.html", {"page": page})
+    def render_page():
+        page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))
+        return render(request, "changes/public_log.html", {"page": page})
+
+    return pagecache.cached_page("changes:public", _public_last_modified(request), request, render_page)

@@ -177,6 +177,18 @@ if not DEV:
 # /healthz is probed over plain HTTP by load balancers on the private network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+# Cache: only for rendered public pages, keyed by the data's last change, so a
+# stale entry is never served. Redis in production (shared by all web hosts).
+CACHE_URL = os.getenv("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+         "TIMEOUT": 3600}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "TIMEOUT": 3600}
+    )
+}
+
 # Celery. The database is the source of truth; messages only wake work up, so
 # a lost message delays work (the sweeps re-dispatch) but never loses it.
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", "filesystem://")

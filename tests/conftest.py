@@ -233,3 +233,11 @@ def published(monkeypatch):
     for task in (tasks.run_step, tasks.unfreeze_node):
         monkeypatch.setattr(task, "apply_async", capture(task))
     return sent
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache, so cached pages never leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()

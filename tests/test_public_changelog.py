@@ -65,7 +65,8 @@ def test_the_public_log_costs_a_constant_number_of_queries(client, alice, olga, 
                                                            django_assert_max_num_queries):
     for i in range(rows):
         implemented(alice, olga, f"Change number {i} on rpc", f"Applied change number {i}.")
-    with django_assert_max_num_queries(3):
+    # A cold cache: two stamp lookups, the count and the page.
+    with django_assert_max_num_queries(4):
         assert client.get(reverse("changes:public")).status_code == 200
 
 
@@ -87,3 +88,32 @@ def test_a_public_line_that_talks_price_is_refused():
     })
     assert not form.is_valid()
     assert "price discussion" in form.errors["public_changelog"][0]
+
+
+def test_a_cached_public_page_changes_as_soon_as_a_change_is_implemented(
+    client, alice, olga, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    assert b"Raised the rpc peer limit" in client.get(reverse("changes:public")).content
+    with django_capture_on_commit_callbacks(execute=True):
+        implemented(alice, olga, "Move the p2p port", "Moved p2p to port 30305.")
+    assert b"Moved p2p to port 30305." in client.get(reverse("changes:public")).content
+
+
+def test_the_cache_serves_repeat_visitors_without_touching_the_database(
+    client, alice, olga, django_assert_num_queries
+):
+    implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    client.get(reverse("changes:public"))
+    with django_assert_num_queries(0):
+        response = client.get(reverse("changes:public"))
+    assert b"Raised the rpc peer limit" in response.content
+
+
+def test_signed_in_people_never_get_a_cached_copy_of_someone_elses_page(client, alice, olga):
+    implemented(alice, olga, "Raise the rpc peer limit", "Raised the rpc peer limit to 80.")
+    client.force_login(olga)
+    assert b"olga" in client.get(reverse("changes:public")).content
+    client.logout()
+    assert b"olga" not in client.get(reverse("changes:public")).content
