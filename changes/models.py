@@ -115,6 +115,7 @@ class Proposal(FSMModelMixin, models.Model):
             models.Index(fields=["state", "implemented_at"]),  # the public change log
             models.Index(fields=["state", "updated_at"]),  # its Last-Modified
             models.Index(fields=["created_at", "id"]),  # the internal list, newest first
+            models.Index(fields=["state", "proposer"]),  # its count, index-only
         ]
 
     def __str__(self):
