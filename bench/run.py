@@ -25,7 +25,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -56,8 +56,6 @@ def analyze():
 def fresh_database():
     call_command("flush", "--noinput", verbosity=0)
     call_command("migrate", verbosity=0)  # the flush empties the data migration's rows
-    from django.contrib.auth.models import Group
-
     from qpgov.models import ChainHead
     from qpgov.roles import ROLES
 
@@ -188,9 +186,103 @@ def bench_pages(port=8765):
         server.wait(timeout=30)
 
 
+# --- the incident pipeline and the worker's memory ---------------------------------------
+
+
+def start_worker(env):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo", "-I", "bench.tasks",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_until(predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    raise TimeoutError("benchmark step did not finish in time")
+
+
+def declare_and_wait(node, rita):
+    from incidents import services as incident_services
+    from incidents.models import ResponseStep
+
+    incident = incident_services.declare(
+        title="Bench: block production stalled", severity="SEV3", nodes=[node],
+        declared_by=rita, commander=rita, summary="Benchmark drill.")
+    notify = incident.steps.get(kind="notify_governance")
+    wait_until(lambda: ResponseStep.objects.filter(pk=notify.pk, status="succeeded").exists())
+
+
+def bench_pipeline(rounds, pipelines):
+    from incidents.models import Node
+    from qpgov import roles
+    from qpgov.models import HealthPing
+
+    fresh_database()
+    rita, _ = User.objects.get_or_create(username="bench-rita", defaults={"email": "r@example.invalid"})
+    rita.groups.set(Group.objects.filter(name=roles.RESPONDERS))
+    for i in range(3):
+        council, _ = User.objects.get_or_create(username=f"bench-council-{i}",
+                                                defaults={"email": f"c{i}@example.invalid"})
+        council.groups.set(Group.objects.filter(name=roles.COUNCIL))
+    node = Node.objects.create(name="bench-node", environment="testnet", role="full")
+    env = dict(os.environ, QPGOV_NODE_COMMAND_SET="drill",
+               EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    os.environ["QPGOV_NODE_COMMAND_SET"] = "drill"
+    worker = start_worker(env)
+    try:
+        from bench.tasks import hop
+
+        def floor_once():
+            row = HealthPing.objects.create()
+            t = time.perf_counter()
+            hop.delay(4, row.id)
+            wait_until(lambda: HealthPing.objects.filter(pk=row.pk).exclude(answered_at=None).exists())
+            return time.perf_counter() - t
+
+        def pipeline_once():
+            t = time.perf_counter()
+            declare_and_wait(node, rita)
+            return time.perf_counter() - t
+
+        floor_once(), pipeline_once()  # warm up: imports, connections
+        floors = sorted(floor_once() for _ in range(rounds))
+        runs = sorted(pipeline_once() for _ in range(rounds))
+        f50, p50 = floors[len(floors) // 2] * 1000, runs[len(runs) // 2] * 1000
+        report("pipeline: declare -> 4 steps done (median ms)", p50, "ms", f50, "4 no-op task hops",
+               "≤ 3")
+
+        if pipelines:
+            base = rss_kib(worker.pid)
+            t = time.monotonic()
+            for _ in range(pipelines):
+                declare_and_wait(node, rita)
+            end = rss_kib(worker.pid)
+            print(f"  {pipelines:,} pipelines in {time.monotonic() - t:.0f} s; worker RSS "
+                  f"{base / 1024:.1f} -> {end / 1024:.1f} MiB", flush=True)
+            report(f"worker RSS after {pipelines:,} pipelines", end / 1024, "MiB", base / 1024,
+                   "RSS after warm-up", "≤ 1.10")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="verify,sweep,pages")
+    parser.add_argument("--only", default="pages,pipeline,sweep,verify")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--pipelines", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=100_000)
@@ -201,6 +293,9 @@ def main():
     if "pages" in only:
         print("pages:", flush=True)
         bench_pages()
+    if "pipeline" in only:
+        print("incident pipeline:", flush=True)
+        bench_pipeline(args.rounds, args.pipelines)
     if "sweep" in only:
         print("decision sweep:", flush=True)
         bench_sweep(args.due, args.small, args.large)

@@ -46,6 +46,15 @@ PRESETS: dict[str, dict[str, str]] = {
         "logs": "sh {demo_dir}/node.sh logs {data_dir} {since}",
         "snapshot": "tar -C {data_dir} -cf - .",
     },
+    # A drill touches no node: every command succeeds at once. For rehearsing the
+    # runbook end to end (playbook section 8: incident drill) and for benchmarks.
+    "drill": {
+        "freeze": "true",
+        "freeze_check": "false",
+        "unfreeze": "true",
+        "logs": "echo drill: no logs collected",
+        "snapshot": "echo drill: no snapshot taken",
+    },
 }
 DEMO_DIR = settings.BASE_DIR / "incidents" / "demo"
 
