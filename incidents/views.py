@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,6 +19,8 @@ from . import actions, services
 from .forms import DeclareForm, NodeForm, ResolveForm, SkipForm
 from .models import Evidence, Incident, Node, ResponseStep
 
+PAGE_SIZE = 25
+
 
 def _get_incident(request: HttpRequest, pk: int, action: str = "view_incidents") -> Incident:
     roles.require(request.user, action)
@@ -29,9 +32,12 @@ def _get_incident(request: HttpRequest, pk: int, action: str = "view_incidents")
 def incident_list(request: HttpRequest) -> HttpResponse:
     roles.require(request.user, "view_incidents")
     incidents = Incident.objects.select_related("commander").prefetch_related("nodes")
-    attention = set(Incident.objects.needing_attention().values_list("id", flat=True))
+    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Only the incidents on this page: the flag is per row, not per table.
+    attention = set(Incident.objects.needing_attention()
+                    .filter(id__in=[i.id for i in page.object_list]).values_list("id", flat=True))
     return render(request, "incidents/list.html",
-                  {"incidents": incidents, "attention": attention})
+                  {"incidents": page.object_list, "page": page, "attention": attention})
 
 
 @require_safe

@@ -1,0 +1,89 @@
+"""Every list and detail page costs the same number of queries at 1 row and at 500."""
+
+import pytest
+from django.urls import reverse
+
+from changes.models import Proposal, State
+from incidents import services as incident_services
+from incidents.models import Incident, Node
+from qpgov import eventlog
+from qpgov.management.commands.seed_scale import make_proposals
+from tests.factories import in_review
+
+SIZES = [1, 500]
+
+
+@pytest.fixture
+def proposals(alice, olga, oscar, carol):
+    def make(count, state=None):
+        return make_proposals(count, [alice], [olga, oscar], [carol], state=state)
+    return make
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_proposal_list(client, olga, proposals, rows, django_assert_max_num_queries):
+    proposals(rows)
+    client.force_login(olga)
+    with django_assert_max_num_queries(7):
+        assert client.get(reverse("changes:list")).status_code == 200
+    with django_assert_max_num_queries(7):
+        assert client.get(reverse("changes:list"), {"awaiting": "1"}).status_code == 200
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_proposal_page_with_a_long_history(client, alice, olga, rows,
+                                               django_assert_max_num_queries):
+    proposal = in_review(alice)
+    for i in range(rows):
+        eventlog.append(proposal, "note", note=f"history entry {i}")
+    client.force_login(olga)
+    with django_assert_max_num_queries(14):
+        assert client.get(proposal.get_absolute_url()).status_code == 200
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_public_change_log(client, proposals, rows, django_assert_max_num_queries):
+    proposals(rows, state=State.IMPLEMENTED)
+    Proposal.objects.update(public_changelog="Raised the rpc peer limit.")
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("changes:public")).status_code == 200
+
+
+def incidents(count, rita, nodes):
+    rows = [Incident(title=f"Incident {i}", severity="SEV3", declared_by=rita, commander=rita,
+                     runbook_version="2026.1") for i in range(count)]
+    Incident.objects.bulk_create(rows)
+    through = Incident.nodes.through
+    through.objects.bulk_create(
+        [through(incident_id=i.pk, node_id=n.pk) for i in Incident.objects.all() for n in nodes])
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_incident_list(client, rita, rows, django_assert_max_num_queries):
+    nodes = [Node.objects.create(name=f"validator-{i}", environment="mainnet", role="validator")
+             for i in range(3)]
+    incidents(rows, rita, nodes)
+    client.force_login(rita)
+    with django_assert_max_num_queries(9):
+        assert client.get(reverse("incidents:list")).status_code == 200
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_incident_page_with_a_long_timeline(client, rita, rows, django_assert_max_num_queries):
+    node = Node.objects.create(name="validator-1", environment="mainnet", role="validator")
+    incident = incident_services.declare(title="Block production stalled", severity="SEV2",
+                                         nodes=[node], declared_by=rita, commander=rita)
+    for i in range(rows):
+        eventlog.append(incident, "note", actor=rita, note=f"timeline entry {i}")
+    client.force_login(rita)
+    with django_assert_max_num_queries(20):
+        assert client.get(incident.get_absolute_url()).status_code == 200
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_the_node_registry(client, olga, rows, django_assert_max_num_queries):
+    Node.objects.bulk_create([Node(name=f"node-{i}", environment="mainnet", role="full")
+                              for i in range(rows)])
+    client.force_login(olga)
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("incidents:nodes")).status_code == 200
