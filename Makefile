@@ -37,7 +37,8 @@ lint: install
 
 graphs: install
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/proposal-states.png changes.Proposal
-	rm -f docs/img/proposal-states
+	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/incident-states.png incidents.Incident
+	rm -f docs/img/proposal-states docs/img/incident-states
 
 clean:
 	rm -rf $(VENV) var staticfiles
