@@ -6,6 +6,7 @@ source .ci/services.sh
 export QPGOV_ENV=dev  # local secret key; DEBUG is turned off for the server below
 # Decisions and incidents send mail: keep it in memory rather than on the console.
 export EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
+export DB_CONN_MAX_AGE=60  # persistent connections, as docs/operations.md sets in production
 services_install wrk curl
 services_start
 DATABASE_URL="$DATABASE_URL_PG" CELERY_BROKER_URL="$REDIS_URL" QPGOV_VAR_DIR="$SERVICES_DIR/var" \
