@@ -1,5 +1,7 @@
 """The one Markdown renderer. It is the only code that marks HTML as safe."""
 
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -24,7 +26,14 @@ def _converter() -> md.Markdown:
 
 def render_markdown(text: str) -> SafeString:
     """Render Markdown to sanitized HTML: allow-listed tags, http/https/mailto links only."""
-    html = _converter().convert(text or "")
+    return _render(text or "")
+
+
+# The same text always renders to the same HTML, and pages show the same few
+# texts over and over: remember the most recent ones.
+@lru_cache(maxsize=1024)
+def _render(text: str) -> SafeString:
+    html = _converter().convert(text)
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
