@@ -237,8 +237,7 @@ def bench_pipeline(rounds, pipelines):
                                                 defaults={"email": f"c{i}@example.invalid"})
         council.groups.set(Group.objects.filter(name=roles.COUNCIL))
     node = Node.objects.create(name="bench-node", environment="testnet", role="full")
-    env = dict(os.environ, QPGOV_NODE_COMMAND_SET="drill",
-               EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    env = dict(os.environ, QPGOV_NODE_COMMAND_SET="drill")
     os.environ["QPGOV_NODE_COMMAND_SET"] = "drill"
     worker = start_worker(env)
     try:

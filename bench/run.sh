@@ -4,8 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/services.sh
 export QPGOV_ENV=dev  # local secret key; DEBUG is turned off for the server below
-# Decisions and incidents send mail: keep it in memory rather than on the console.
-export EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
+# Decisions and incidents build and send mail; a dummy backend drops it rather
+# than printing it (console) or keeping it forever (locmem, which would look like a leak).
+export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
+export DEBUG=false
 export DB_CONN_MAX_AGE=60  # persistent connections, as docs/operations.md sets in production
 services_install wrk curl
 services_start

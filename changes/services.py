@@ -234,8 +234,8 @@ def standing_votes(proposal: Proposal) -> tuple[int, int]:
     return votes.count(Vote.APPROVE), votes.count(Vote.REJECT)
 
 
-def current_outcome(proposal: Proposal) -> str:
-    approvals, rejections = standing_votes(proposal)
+def current_outcome(proposal: Proposal, tally: tuple[int, int] | None = None) -> str:
+    approvals, rejections = tally or standing_votes(proposal)
     return policy.outcome(
         proposal.policy_rules.rule, proposal.required_approvals,
         electorate(proposal).count(), approvals, rejections,
@@ -262,7 +262,7 @@ def decide(proposal_id: int, now=None) -> str | None:
         if not proposal.decision_is_due(now):
             return None
         approvals, rejections = standing_votes(proposal)
-        result = current_outcome(proposal)
+        result = current_outcome(proposal, (approvals, rejections))
         tally = {"approvals": approvals, "rejections": rejections,
                  "required": proposal.required_approvals}
         if result == "approved":
