@@ -233,3 +233,12 @@ def published(monkeypatch):
     for task in (tasks.run_step, tasks.unfreeze_node):
         monkeypatch.setattr(task, "apply_async", capture(task))
     return sent
+
+
+# Post-mortems.
+
+
+@pytest.fixture
+def make_council_responder(db):
+    """Someone on both the Governance Council and the responders: may write or approve, not both."""
+    return make_user("cleo", roles.COUNCIL, roles.RESPONDERS)
