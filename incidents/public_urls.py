@@ -9,7 +9,7 @@ app_name = "postmortems"
 
 urlpatterns = [
     path("", views.public_list, name="list"),
-    path("feed/", require_safe(condition(last_modified_func=views._list_last_modified)(
+    path("feed/", require_safe(condition(last_modified_func=views.published_last_modified)(
         feeds.PostmortemFeed())), name="feed"),
     path("<slug:slug>/", views.public_detail, name="detail"),
 ]

@@ -301,7 +301,7 @@ def amendment_new(request: HttpRequest, pk: int) -> HttpResponse:
 PAGE_SIZE = 20
 
 
-def _list_last_modified(request, *args, **kwargs):
+def published_last_modified(request, *args, **kwargs):
     return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
         last=Max("public_updated_at"))["last"]
 
@@ -328,7 +328,7 @@ def _postmortem_last_modified(request, slug):
 
 
 @require_safe
-@condition(last_modified_func=_list_last_modified)
+@condition(last_modified_func=published_last_modified)
 @cache_control(public=True, max_age=60)
 def public_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(postmortems.published(), PAGE_SIZE).get_page(request.GET.get("page"))

@@ -10,7 +10,12 @@ from tests.test_postmortems_public import XSS
 
 CHROMIUM = Path("/usr/bin/chromium")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium"),
+    # live_server needs a transactional database; serialized rollback keeps the
+    # content types the worker tests reload intact, as they do.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 PAYLOADS = XSS + [
     '<img src=x onerror="window.__pwned = 1">',
