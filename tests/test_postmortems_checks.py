@@ -64,6 +64,7 @@ def test_a_technical_gas_price_passes(rita, carol):
 
 @pytest.mark.parametrize("text,rule", [
     ("The node at 10.20.0.7 stopped.", "ip-address"),
+    ("Its address was 10.20.0.7.", "ip-address"),
     ("Its address 2001:db8::8a2e:370:7334 was unreachable.", "ip-address"),
     ("Write to ops@quantumpay.example for details.", "email-address"),
     ("The key -----BEGIN OPENSSH PRIVATE KEY----- leaked.", "private-key"),
@@ -79,6 +80,7 @@ def test_the_sensitive_check_flags(text, rule):
 @pytest.mark.parametrize("text", [
     "Blocks stopped at height 1200 at 10:31:05 UTC and resumed at 10:45.",
     "We upgraded to version 1.4.2 and set the ratio to 3:2.",
+    "The dependency moved from 1.2.3.4.5 to 1.2.3.4.6 in the lock file.",
     "The consensus_timeout_propose setting was too low.",
     "See https://status.quantumpay.example for updates.",
 ])
