@@ -41,10 +41,15 @@ def sections(body: str) -> dict[str, str]:
     return {parts[i].strip().lower(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
 
+# The generated draft's first line names the commander and the runbook: for
+# the authors, not the public.
+_DRAFT_NOTE = re.compile(r"^\s*\*Draft for INC-\d+", re.M)
+
+
 def missing_sections(body: str) -> list[str]:
     """Required sections that are absent, empty, or still hold a template placeholder."""
     found = sections(body)
-    missing = []
+    missing = ["remove the draft note at the top"] if _DRAFT_NOTE.search(body or "") else []
     for name in REQUIRED_SECTIONS:
         text = found.get(name.lower(), "")
         if not text or _PLACEHOLDER.search(text):
@@ -129,7 +134,7 @@ def submit(doc: ReviewedText, user) -> tuple[ReviewedText, Report]:
         require_state(doc, doc.DRAFT, "submitted")
         report = review(doc)
         if report.missing:
-            raise ValidationError("Fill in every required section first: "
+            raise ValidationError("Not ready for review; still to fill in: "
                                   + ", ".join(report.missing) + ".")
         doc.submit()
         doc.save()
@@ -178,7 +183,7 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
             raise Conflict("An amendment is published only after its post-mortem.")
         report = review(doc)
         if report.missing:
-            raise ValidationError("Every required section must be filled: "
+            raise ValidationError("Not ready to publish; still to fill in: "
                                   + ", ".join(report.missing) + ".")
         if report.findings and not override_reason:
             raise ValidationError("The compliance or sensitive-data check found problems: fix them "

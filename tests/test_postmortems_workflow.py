@@ -36,7 +36,8 @@ def test_the_generated_draft_is_not_publishable_until_a_human_fills_it_in():
         nodes="validator-1", detected="x", declared="x", declared_by="rita", resolved="x",
         resolution="Restarted.", timeline="- 10:31 declared")
     assert postmortems.missing_sections(text) == [
-        "Summary", "Impact", "Root cause", "Trigger", "Action items", "Lessons learned"]
+        "remove the draft note at the top", "Summary", "Impact", "Root cause", "Trigger",
+        "Action items", "Lessons learned"]
 
 
 def test_it_refuses_to_submit_a_draft_with_missing_sections(rita):
@@ -139,7 +140,7 @@ def test_the_review_page_lists_missing_sections_and_findings(client, rita):
     pm = pmf.draft(rita, text=pmf.body(Trigger="", Summary="Guaranteed returns for all holders."))
     client.force_login(rita)
     html = client.get(reverse("incidents:postmortem", args=[pm.incident_id])).content.decode()
-    assert "Required sections to fill in: Trigger." in html
+    assert "Still to fill in: Trigger." in html
     assert "Guaranteed returns for all holders." in html and "profit guarantee" in html
 
 
