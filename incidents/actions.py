@@ -34,7 +34,7 @@ from .models import (
     Incident,
     Node,
     NotificationDelivery,
-    PostmortemDraft,
+    Postmortem,
     ResponseStep,
     StepAttempt,
 )
@@ -383,9 +383,10 @@ def draft_postmortem(step, task_id):
                                         status=ResponseStep.RUNNING, task_id=task_id)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=step.incident_id)
-        draft, created = PostmortemDraft.objects.get_or_create(
+        draft, created = Postmortem.objects.get_or_create(
             incident=incident,
-            defaults={"assignee": incident.commander, "body": postmortem_body(incident)},
+            defaults={"assignee": incident.commander, "title": incident.title,
+                      "body": postmortem_body(incident)},
         )
         if incident.state == Incident.RESOLVED:
             incident.draft_postmortem()

@@ -56,3 +56,35 @@ class NodeForm(forms.ModelForm):
     class Meta:
         model = Node
         fields = ["name", "environment", "role", "target", "unit", "data_dir"]
+
+
+class PostmortemForm(forms.Form):
+    title = forms.CharField(max_length=200, help_text="Public.")
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 30}), max_length=100_000,
+        help_text="Markdown, public once published. Keep every required ## section.",
+    )
+    internal_notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=20_000,
+        help_text="Hosts, evidence, names: for responders and the council only. Never published.",
+    )
+
+
+class AmendmentForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
+                           help_text="Markdown, public once published: what was wrong, what is right.")
+    internal_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                                     max_length=20_000, help_text="Never published.")
+
+
+class PublishForm(forms.Form):
+    override_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000,
+        help_text="Only if the checks found something you judge acceptable: why. "
+                  "It goes on the timeline.",
+    )
+
+
+class SendBackForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
+                           help_text="What the authors should change. It goes on the timeline.")

@@ -10,6 +10,8 @@ editable field here.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -276,13 +278,108 @@ class NotificationDelivery(models.Model):
         return f"{self.channel} to {self.recipient}: {'ok' if self.ok else 'failed'}"
 
 
-class PostmortemDraft(models.Model):
-    """The first draft, made from the record when the incident is resolved."""
+class ReviewedText(FSMModelMixin, models.Model):
+    """Public text that goes draft → in_review → published, and is frozen once published.
+
+    The post-mortem and each of its amendments are reviewed the same way; the
+    rules about who may move them live in incidents.postmortems.
+    """
+
+    DRAFT, IN_REVIEW, PUBLISHED = "draft", "in_review", "published"
+    STATES = [(DRAFT, "draft"), (IN_REVIEW, "in review"), (PUBLISHED, "published")]
+
+    state = FSMField(default=DRAFT, choices=STATES, protected=True)
+    body = models.TextField(help_text="Markdown. Everything here is public once published.")
+    internal_notes = models.TextField(
+        blank=True, help_text="For responders and the council only; never published.")
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True,
+                                    blank=True, related_name="+")
+    content_hash = models.CharField(max_length=64, blank=True)
+    override_reason = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        # Published text is immutable: corrections are amendments.
+        if self.content_hash and self.compute_hash() != self.content_hash:
+            raise ValueError("Published text cannot change; add an amendment instead.")
+        super().save(*args, **kwargs)
+
+    def public_text(self) -> str:
+        """Exactly the text that is published and hashed."""
+        raise NotImplementedError
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.public_text().encode()).hexdigest()
+
+    # Transitions only move the state; incidents.postmortems checks who may
+    # call them and appends the event in the same transaction.
+    @transition(field="state", source=DRAFT, target=IN_REVIEW)
+    def submit(self):
+        self.submitted_at = timezone.now()
+
+    @transition(field="state", source=IN_REVIEW, target=DRAFT)
+    def send_back(self):
+        self.submitted_at = None
+
+    @transition(field="state", source=IN_REVIEW, target=PUBLISHED)
+    def publish(self, approver, override_reason=""):
+        self.approved_by = approver
+        self.override_reason = override_reason
+        self.published_at = timezone.now()
+        self.content_hash = self.compute_hash()
+
+
+class Postmortem(ReviewedText):
+    """The post-mortem of one incident: drafted from the record when it is resolved."""
 
     incident = models.OneToOneField(Incident, models.CASCADE, related_name="postmortem")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
-    body = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
+    title = models.CharField(max_length=200, help_text="Public title.")
+    # Set once, when first published; the public URL never changes afterwards.
+    slug = models.SlugField(max_length=100, unique=True, null=True, blank=True)
+    # When the public page last changed (publication or an amendment): what
+    # Last-Modified, the ETag and the cache keys are built from.
+    public_updated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
 
     def __str__(self):
-        return f"post-mortem draft for {self.incident_id}"
+        return f"post-mortem for INC-{self.incident_id}"
+
+    def get_absolute_url(self):
+        return reverse("incidents:postmortem", args=[self.incident_id])
+
+    def get_public_url(self):
+        return reverse("postmortems:detail", args=[self.slug])
+
+    def public_text(self) -> str:
+        return f"{self.title}\n\n{self.body}"
+
+
+class Amendment(ReviewedText):
+    """A dated correction appended below a published post-mortem."""
+
+    postmortem = models.ForeignKey(Postmortem, models.CASCADE, related_name="amendments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["published_at", "id"]
+
+    def __str__(self):
+        return f"amendment {self.pk} to {self.postmortem}"
+
+    def get_absolute_url(self):
+        return reverse("incidents:amendment", args=[self.postmortem.incident_id, self.pk])
+
+    @property
+    def incident_id(self):
+        return self.postmortem.incident_id
+
+    def public_text(self) -> str:
+        return f"Amendment to {self.postmortem.content_hash}\n\n{self.body}"

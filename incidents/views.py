@@ -6,18 +6,29 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Max
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import condition, require_POST, require_safe
 
 from qpgov import roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from . import actions, services
-from .forms import DeclareForm, NodeForm, ResolveForm, SkipForm
-from .models import Evidence, Incident, Node, ResponseStep
+from . import actions, postmortems, services
+from .forms import (
+    AmendmentForm,
+    DeclareForm,
+    NodeForm,
+    PostmortemForm,
+    PublishForm,
+    ResolveForm,
+    SendBackForm,
+    SkipForm,
+)
+from .models import Amendment, Evidence, Incident, Node, Postmortem, ResponseStep
 
 PAGE_SIZE = 25
 
@@ -169,3 +180,173 @@ def node_edit(request: HttpRequest, node_id: int | None = None) -> HttpResponse:
         messages.success(request, f"Node {saved.name} saved.")
         return redirect("incidents:nodes")
     return render(request, "incidents/node_form.html", {"form": form, "node": node})
+
+
+# --- post-mortems: writing and review (signed in) ------------------------------------
+
+
+def _get_document(request: HttpRequest, pk: int, amendment_id: int | None = None,
+                  action: str = "view_incidents") -> Postmortem | Amendment:
+    """The post-mortem of incident `pk`, or one of its amendments, for someone allowed `action`."""
+    roles.require(request.user, action)
+    if amendment_id is None:
+        return get_object_or_404(Postmortem.objects.select_related("incident"), incident_id=pk)
+    return get_object_or_404(Amendment.objects.select_related("postmortem__incident"),
+                             pk=amendment_id, postmortem__incident_id=pk)
+
+
+def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
+                   send_back_form=None, status: int = 200) -> HttpResponse:
+    pm = doc if isinstance(doc, Postmortem) else doc.postmortem
+    user = request.user
+    is_author = user.pk in postmortems.authors(doc)
+    can_edit = roles.can(user, "edit_postmortem") and doc.state == doc.DRAFT
+    can_review = (roles.can(user, "approve_postmortem") and not is_author
+                  and doc.state == doc.IN_REVIEW)
+    if can_edit and form is None:
+        initial = {"body": doc.body, "internal_notes": doc.internal_notes}
+        if isinstance(doc, Postmortem):
+            form = PostmortemForm(initial={**initial, "title": doc.title})
+        else:
+            form = AmendmentForm(initial=initial)
+    ctx = {
+        "doc": doc,
+        "pm": pm,
+        "incident": pm.incident,
+        "is_amendment": isinstance(doc, Amendment),
+        "report": postmortems.review(doc),
+        "required_sections": postmortems.REQUIRED_SECTIONS,
+        "events": Event.objects.for_subject(doc),
+        "amendments": pm.amendments.select_related("author") if doc is pm else None,
+        "form": form if can_edit else None,
+        "can_edit": can_edit,
+        "can_review": can_review,
+        "is_author": is_author,
+        "can_amend": doc is pm and pm.state == pm.PUBLISHED and roles.can(user, "edit_postmortem"),
+        "publish_form": publish_form or PublishForm(),
+        "send_back_form": send_back_form or SendBackForm(),
+    }
+    return render(request, "incidents/postmortem.html", ctx, status=status)
+
+
+@login_required
+def postmortem(request: HttpRequest, pk: int, amendment_id: int | None = None) -> HttpResponse:
+    doc = _get_document(request, pk, amendment_id)
+    if request.method != "POST":
+        return _document_page(request, doc)
+    roles.require(request.user, "edit_postmortem")
+    postmortems.require_state(doc, doc.DRAFT, "edited")
+    form = (AmendmentForm if amendment_id else PostmortemForm)(request.POST)
+    if not form.is_valid():
+        return _document_page(request, doc, form=form, status=400)
+    doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
+    messages.success(request, "Saved.")
+    return redirect(doc)
+
+
+@login_required
+@require_POST
+def postmortem_submit(request: HttpRequest, pk: int, amendment_id: int | None = None):
+    doc = _get_document(request, pk, amendment_id, "edit_postmortem")
+    try:
+        doc, report = postmortems.submit(doc, request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Sent to the Governance Council for review." + (
+            f" The checks found {len(report.findings)} problem(s); fix them or a council "
+            "member must override them." if report.findings else ""))
+    return redirect(doc)
+
+
+@login_required
+@require_POST
+def postmortem_publish(request: HttpRequest, pk: int, amendment_id: int | None = None):
+    doc = _get_document(request, pk, amendment_id, "approve_postmortem")
+    form = PublishForm(request.POST)
+    if form.is_valid():
+        try:
+            doc = postmortems.publish(doc, request.user, form.cleaned_data["override_reason"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            pm = doc if isinstance(doc, Postmortem) else doc.postmortem
+            messages.success(request, f"Published at {pm.get_public_url()}.")
+            return redirect(doc)
+    return _document_page(request, doc, publish_form=form, status=400)
+
+
+@login_required
+@require_POST
+def postmortem_send_back(request: HttpRequest, pk: int, amendment_id: int | None = None):
+    doc = _get_document(request, pk, amendment_id, "approve_postmortem")
+    form = SendBackForm(request.POST)
+    if not form.is_valid():
+        return _document_page(request, doc, send_back_form=form, status=400)
+    doc = postmortems.send_back(doc, request.user, form.cleaned_data["note"])
+    messages.success(request, "Sent back to its authors; your note is on the timeline.")
+    return redirect(doc)
+
+
+@login_required
+def amendment_new(request: HttpRequest, pk: int) -> HttpResponse:
+    pm = _get_document(request, pk, action="edit_postmortem")
+    if pm.state != Postmortem.PUBLISHED:
+        raise Conflict("Only a published post-mortem takes amendments; edit the draft instead.")
+    form = AmendmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        amendment = postmortems.start_amendment(pm, request.user, **form.cleaned_data)
+        messages.success(request, "Amendment drafted. Submit it for review when it is ready.")
+        return redirect(amendment)
+    return render(request, "incidents/amendment_new.html", {"pm": pm, "form": form})
+
+
+# --- published post-mortems (no sign-in) -------------------------------------------
+
+PAGE_SIZE = 20
+
+
+def published_last_modified(request, *args, **kwargs):
+    return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
+        last=Max("public_updated_at"))["last"]
+
+
+def _published_postmortem(request, slug: str) -> Postmortem | None:
+    """One query per request, shared by the ETag, Last-Modified and the view."""
+    if not hasattr(request, "_qpgov_postmortem"):
+        request._qpgov_postmortem = (
+            Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)
+            .only("pk", "title", "body", "slug", "published_at", "public_updated_at",
+                  "content_hash", "state").first()
+        )
+    return request._qpgov_postmortem
+
+
+def _postmortem_etag(request, slug):
+    pm = _published_postmortem(request, slug)
+    return f"{pm.content_hash[:16]}-{pm.public_updated_at.timestamp():.6f}" if pm else None
+
+
+def _postmortem_last_modified(request, slug):
+    pm = _published_postmortem(request, slug)
+    return pm.public_updated_at if pm else None
+
+
+@require_safe
+@condition(last_modified_func=published_last_modified)
+@cache_control(public=True, max_age=60)
+def public_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(postmortems.published(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "postmortems/list.html", {"page": page})
+
+
+@require_safe
+@condition(etag_func=_postmortem_etag, last_modified_func=_postmortem_last_modified)
+@cache_control(public=True, max_age=60)
+def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    pm = _published_postmortem(request, slug)
+    if pm is None:
+        raise Http404("No published post-mortem here.")
+    # Lazy: the template reads it only when its cached fragment is stale.
+    amendments = postmortems.published_amendments(pm)
+    return render(request, "postmortems/detail.html", {"pm": pm, "amendments": amendments})

@@ -17,4 +17,5 @@ urlpatterns = [
     path("changes/", include("changes.urls")),
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
+    path("postmortems/", include("incidents.public_urls")),
 ]

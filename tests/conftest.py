@@ -241,3 +241,12 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+# Post-mortems.
+
+
+@pytest.fixture
+def make_council_responder(db):
+    """Someone on both the Governance Council and the responders: may write or approve, not both."""
+    return make_user("cleo", roles.COUNCIL, roles.RESPONDERS)

@@ -64,4 +64,23 @@ TABLE.update({
     "incidents:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
 })
 
+COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
+
+TABLE.update({
+    "postmortems:list": (None, {"GET": EVERYONE}),
+    "postmortems:feed": (None, {"GET": EVERYONE}),
+    "postmortems:detail": ("postmortem_published", {"GET": EVERYONE}),
+    "incidents:postmortem": ("postmortem_draft", {"GET": INCIDENT_READERS,
+                                                  "POST": RESPONDERS_ONLY}),
+    "incidents:postmortem_submit": ("postmortem_draft", {"POST": RESPONDERS_ONLY}),
+    "incidents:postmortem_publish": ("postmortem_in_review", {"POST": COUNCIL_ONLY}),
+    "incidents:postmortem_send_back": ("postmortem_in_review", {"POST": COUNCIL_ONLY}),
+    "incidents:amendment_new": ("postmortem_published", {"GET": RESPONDERS_ONLY,
+                                                         "POST": RESPONDERS_ONLY}),
+    "incidents:amendment": ("amendment_draft", {"GET": INCIDENT_READERS, "POST": RESPONDERS_ONLY}),
+    "incidents:amendment_submit": ("amendment_draft", {"POST": RESPONDERS_ONLY}),
+    "incidents:amendment_publish": ("amendment_in_review", {"POST": COUNCIL_ONLY}),
+    "incidents:amendment_send_back": ("amendment_in_review", {"POST": COUNCIL_ONLY}),
+})
+
 METHODS = ("GET", "POST")

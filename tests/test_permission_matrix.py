@@ -10,6 +10,7 @@ from incidents import services as incident_services
 from incidents.models import Evidence, Node
 from qpgov import roles
 from tests import permission_table as table
+from tests import postmortem_factories as pmf
 from tests.conftest import make_user
 from tests.factories import draft, in_review, vote
 
@@ -69,6 +70,12 @@ def world(db, evidence_dir):
         "step": incident.steps.first(),
         "evidence": evidence,
         "node": node,
+        "postmortem_draft": pmf.draft(rita, title="A draft post-mortem"),
+        "postmortem_in_review": pmf.in_review(rita, title="A post-mortem in review"),
+        "postmortem_published": (published_pm := pmf.published(
+            rita, make_user("cora", roles.COUNCIL), title="A published post-mortem")),
+        "amendment_draft": pmf.amendment(published_pm, rita),
+        "amendment_in_review": pmf.amendment_in_review(published_pm, rita),
     }
     return actors, samples
 
@@ -79,6 +86,12 @@ def url_for(name, sample, samples):
     if sample is None:
         return reverse(name)
     obj = samples[sample]
+    if sample == "postmortem_published" and name.startswith("postmortems:"):
+        return reverse(name, args=[obj.slug])
+    if sample.startswith("postmortem_"):
+        return reverse(name, args=[obj.incident_id])
+    if sample.startswith("amendment_"):
+        return reverse(name, args=[obj.postmortem.incident_id, obj.pk])
     if sample in ("step", "evidence"):
         return reverse(name, args=[obj.incident_id, obj.pk])
     return reverse(name, args=[obj.pk])

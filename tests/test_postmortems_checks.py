@@ -1,0 +1,97 @@
+"""The compliance and sensitive-data checks that stand between a draft and the public."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from incidents import postmortems
+from incidents.models import Node, Postmortem
+from qpgov import sensitive
+from qpgov.models import Event
+from tests import postmortem_factories as pmf
+
+PROFIT = "Validators earn guaranteed returns of 12% while the chain is halted."
+PRICE = "We expect the token price to recover once blocks resume."
+
+
+@pytest.mark.parametrize("sentence,category", [(PROFIT, "profit guarantee"),
+                                               (PRICE, "price discussion")])
+def test_it_blocks_publishing_a_draft_that_breaks_the_posture(rita, carol, sentence, category):
+    pm = pmf.in_review(rita, text=pmf.body(Summary=sentence))
+    with pytest.raises(ValidationError, match="override"):
+        postmortems.publish(pm, carol)
+    assert Postmortem.objects.get(pk=pm.pk).state == Postmortem.IN_REVIEW
+    findings = postmortems.review(pm).findings
+    assert [(f.category, f.sentence) for f in findings] == [(category, sentence)]
+
+
+def test_it_publishes_once_the_sentence_is_fixed(rita, carol):
+    pm = pmf.in_review(rita, text=pmf.body(Summary=PROFIT))
+    pm = postmortems.send_back(pm, carol, "No talk of returns, please.")
+    pm = postmortems.save_draft(pm, rita, body=pmf.body())
+    pm = postmortems.publish(postmortems.submit(pm, rita)[0], carol)
+    assert pm.state == Postmortem.PUBLISHED and pm.override_reason == ""
+
+
+def test_a_council_override_publishes_and_goes_on_the_timeline(rita, carol):
+    pm = pmf.in_review(rita, text=pmf.body(Summary=PRICE))
+    pm = postmortems.publish(pm, carol, "Quoted from the incident report; reviewed by legal.")
+    assert pm.state == Postmortem.PUBLISHED
+    assert pm.override_reason == "Quoted from the incident report; reviewed by legal."
+    event = Event.objects.for_subject(pm).get(kind="compliance_overridden")
+    assert event.actor == carol and event.note == pm.override_reason
+    assert "price discussion" in event.data["findings"][0]
+
+
+def test_the_findings_show_inline_and_the_override_is_asked_for(client, rita, carol):
+    pm = pmf.in_review(rita, text=pmf.body(Summary=PROFIT))
+    client.force_login(carol)
+    url = reverse("incidents:postmortem_publish", args=[pm.incident_id])
+    response = client.post(url, {"override_reason": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "override them with a written reason" in html
+    assert "Validators earn guaranteed returns of 12% while the chain is halted." in html
+    response = client.post(url, {"override_reason": "A quotation, cited as such."})
+    assert response.status_code == 302
+    assert Postmortem.objects.get(pk=pm.pk).state == Postmortem.PUBLISHED
+
+
+def test_a_technical_gas_price_passes(rita, carol):
+    pm = pmf.in_review(rita, text=pmf.body(Trigger="A spike in the gas price filled the mempool."))
+    assert postmortems.publish(pm, carol).state == Postmortem.PUBLISHED
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("The node at 10.20.0.7 stopped.", "ip-address"),
+    ("Its address was 10.20.0.7.", "ip-address"),
+    ("Its address 2001:db8::8a2e:370:7334 was unreachable.", "ip-address"),
+    ("Write to ops@quantumpay.example for details.", "email-address"),
+    ("The key -----BEGIN OPENSSH PRIVATE KEY----- leaked.", "private-key"),
+    ("Set password=hunter2 on the box.", "credential-assignment"),
+    ("We rotated AKIAIOSFODNN7EXAMPLE at once.", "aws-key"),
+    ("Its key was 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 then.", "long-hex"),
+    ("Token dGhpcyBpcyBhIHNlY3JldCBrZXkgZm9yIHRlc3Rpbmc9 was used.", "long-base64"),
+])
+def test_the_sensitive_check_flags(text, rule):
+    assert [f.rule for f in sensitive.check(text)] == [rule]
+
+
+@pytest.mark.parametrize("text", [
+    "Blocks stopped at height 1200 at 10:31:05 UTC and resumed at 10:45.",
+    "We upgraded to version 1.4.2 and set the ratio to 3:2.",
+    "The dependency moved from 1.2.3.4.5 to 1.2.3.4.6 in the lock file.",
+    "The consensus_timeout_propose setting was too low.",
+    "See https://status.quantumpay.example for updates.",
+])
+def test_the_sensitive_check_leaves_plain_technical_text_alone(text):
+    assert sensitive.check(text) == []
+
+
+def test_it_flags_the_hosts_of_registered_nodes(rita, carol):
+    Node.objects.create(name="validator-7", target="ops@val-7.mainnet.internal:2222")
+    pm = pmf.in_review(rita, text=pmf.body(Resolution="We restarted val-7.mainnet.internal."))
+    findings = postmortems.review(pm).findings
+    assert [(f.rule, f.match) for f in findings] == [("node-host", "val-7.mainnet.internal")]
+    with pytest.raises(ValidationError):
+        postmortems.publish(pm, carol)

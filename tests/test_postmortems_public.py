@@ -1,0 +1,212 @@
+"""The public side: published post-mortems for anyone, and nothing else."""
+
+from datetime import timedelta
+from html.parser import HTMLParser
+from xml.etree import ElementTree
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents import postmortems
+from tests import postmortem_factories as pmf
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+XSS = [
+    '<script>alert("x")</script>',
+    '<img src=x onerror="alert(1)">',
+    "[click](javascript:alert(1))",
+    '<svg onload="alert(1)"><circle r="1"/></svg>',
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    '<a href="x" onmouseover="alert(1)">hover</a>',
+    '**bold <iframe src="javascript:alert(1)"></iframe>**',
+    "![img](javascript:alert(1))",
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def published(rita, carol):
+    return postmortems.publish(pmf.in_review(rita), carol)
+
+
+def test_an_anonymous_visitor_reads_published_post_mortems_and_nothing_else(client, rita, carol):
+    pm = pmf.in_review(rita, title="Published one")
+    pm.internal_notes = "INTERNAL: ssh ops@val-1.internal, evidence INC-1/logs, rita@example.invalid"
+    pm.save()
+    pm = postmortems.publish(pm, carol)
+    draft = pmf.draft(rita, title="Still a draft")
+    in_review = pmf.in_review(rita, title="Still in review")
+
+    listing = client.get(reverse("postmortems:list"))
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "Published one" in html and pm.get_public_url() in html
+    assert "Still a draft" not in html and "Still in review" not in html
+
+    page = client.get(pm.get_public_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Published one" in html and pm.content_hash in html
+    for internal in ("INTERNAL", "val-1.internal", "rita", "carol", "evidence", "@"):
+        assert internal not in html.split("<main", 1)[1]
+    assert client.get(reverse("changes:public")).status_code == 200
+
+    # Drafts and reviews have no public URL; their internal pages want a sign-in.
+    for unpublished in (draft, in_review):
+        assert unpublished.slug is None
+        response = client.get(reverse("incidents:postmortem", args=[unpublished.incident_id]))
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/postmortems/still-a-draft/").status_code == 404
+    assert client.get(reverse("incidents:list")).status_code == 302
+
+
+def test_signed_in_people_without_access_are_turned_away(client, eve, rita):
+    pm = pmf.in_review(rita)
+    client.force_login(eve)
+    assert client.get(reverse("incidents:postmortem", args=[pm.incident_id])).status_code == 403
+    assert client.get("/postmortems/block-production-stalled-for-14-minutes/").status_code == 404
+
+
+def test_the_list_is_newest_first_and_paginated(client, rita, carol):
+    with time_machine.travel(timezone.now() - timedelta(days=30), tick=True):
+        for i in range(21):
+            postmortems.publish(pmf.in_review(rita, title=f"Old incident {i:02}"), carol)
+    postmortems.publish(pmf.in_review(rita, title="The newest incident"), carol)
+    first = client.get(reverse("postmortems:list")).content.decode()
+    assert first.index("The newest incident") < first.index("Old incident 20")
+    assert "Page 1 of 2" in first and "Old incident 00" not in first
+    second = client.get(reverse("postmortems:list") + "?page=2").content.decode()
+    assert "Old incident 00" in second
+
+
+def test_an_amendment_shows_on_the_page_and_in_the_feed_in_order(client, published, rita, carol):
+    before = client.get(published.get_public_url())
+    first = pmf.published_amendment(published, rita, carol, text="First correction: 15 minutes.")
+    second = pmf.published_amendment(published, rita, carol, text="Second correction: SEV1.")
+    pmf.amendment(published, rita, text="Unreviewed correction.")
+    html = client.get(published.get_public_url()).content.decode()
+    assert "First correction" not in before.content.decode()
+    assert html.index("First correction") < html.index("Second correction")
+    assert f'id="amendment-{first.pk}"' in html and second.content_hash in html
+    assert "Unreviewed correction" not in html
+
+    feed = client.get(reverse("postmortems:feed"))
+    assert feed["Content-Type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(feed.content)
+    entries = [(e.findtext(f"{ATOM}title"), e.find(f"{ATOM}link").get("href"))
+               for e in root.iter(f"{ATOM}entry")]
+    titles = [t for t, _ in entries]
+    assert titles.count("Amendment to: Block production stalled for 14 minutes") == 2
+    assert "Post-mortem: Block production stalled for 14 minutes" in titles
+    assert any(link.endswith(f"#amendment-{second.pk}") for _, link in entries)
+    assert b"Unreviewed correction" not in feed.content
+
+
+def test_readers_revalidate_with_last_modified_and_etag(client, published, rita, carol):
+    url = published.get_public_url()
+    first = client.get(url)
+    assert "public" in first["Cache-Control"] and first["ETag"] and first["Last-Modified"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 304
+    listing = client.get(reverse("postmortems:list"))
+    assert client.get(reverse("postmortems:list"),
+                      HTTP_IF_MODIFIED_SINCE=listing["Last-Modified"]).status_code == 304
+    feed = client.get(reverse("postmortems:feed"))
+    assert client.get(reverse("postmortems:feed"),
+                      HTTP_IF_MODIFIED_SINCE=feed["Last-Modified"]).status_code == 304
+
+    # An amendment is a new version: the old validators no longer match and the
+    # cached page is not served.
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        pmf.published_amendment(published, rita, carol, text="A later correction.")
+    again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200 and "A later correction." in again.content.decode()
+    assert again["ETag"] != first["ETag"]
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 200
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_the_public_pages_cost_a_constant_number_of_queries(client, rita, carol, rows,
+                                                            django_assert_max_num_queries):
+    pms = [postmortems.publish(pmf.in_review(rita, title=f"Incident {i}"), carol)
+           for i in range(rows)]
+    for i in range(rows):
+        pmf.published_amendment(pms[0], rita, carol, text=f"Correction number {i}.")
+    with django_assert_max_num_queries(3):
+        assert client.get(reverse("postmortems:list")).status_code == 200
+    with django_assert_max_num_queries(3):
+        assert client.get(pms[0].get_public_url()).status_code == 200
+    with django_assert_max_num_queries(3):
+        assert client.get(reverse("postmortems:feed")).status_code == 200
+
+
+def test_the_page_is_served_from_its_cached_fragment(client, published,
+                                                     django_assert_max_num_queries):
+    client.get(published.get_public_url())
+    with django_assert_max_num_queries(1):
+        assert "Lessons learned" in client.get(published.get_public_url()).content.decode()
+
+
+class Elements(HTMLParser):
+    """Every element and attribute a browser would build from the markup."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.found = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def assert_inert(html):
+    for tag, attrs in Elements(html).found:
+        assert tag not in ("script", "img", "svg", "iframe", "object", "embed"), tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            if name in ("href", "src"):
+                assert not (value or "").strip().lower().startswith(("javascript:", "data:")), value
+
+
+def publish_payload(rita, carol):
+    # The base64 data: URL looks like a key to the sensitive-data check.
+    pm = postmortems.publish(pmf.in_review(rita, text=pmf.body(Summary="\n\n".join(XSS))), carol,
+                             "XSS corpus for the test.")
+    amendment = pmf.amendment_in_review(pm, rita, text="\n\n".join(XSS))
+    postmortems.publish(amendment, carol, "XSS corpus for the test.")
+    return pm
+
+
+def test_xss_payloads_are_rendered_inert(client, rita, carol):
+    pm = publish_payload(rita, carol)
+    main = client.get(pm.get_public_url()).content.decode().split("<main", 1)[1]
+    assert main.count("&lt;script&gt;") == 2  # shown as text, once in each
+    assert_inert(main)
+
+    root = ElementTree.fromstring(client.get(reverse("postmortems:feed")).content)
+    summaries = [e.findtext(f"{ATOM}summary") for e in root.iter(f"{ATOM}entry")]
+    assert len(summaries) == 2
+    for html in summaries:
+        assert_inert(html)
+
+
+def test_the_navigation_links_the_public_pages(client, db):
+    html = client.get(reverse("home")).content.decode()
+    assert 'href="/postmortems/"' in html and 'href="/changes/public/"' in html
+
+
+def test_public_pages_carry_strict_security_headers(client, published):
+    response = client.get(published.get_public_url())
+    assert "unsafe-inline" not in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
