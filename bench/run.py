@@ -151,6 +151,15 @@ def bench_pages(port=8765):
     fresh_database()
     proposers, ops, council = seed_users()
     make_proposals(20000, proposers, ops, council)
+    from qpgov import roles
+    from tests import postmortem_factories as pmf
+
+    responder, _ = User.objects.get_or_create(username="bench-responder")
+    responder.groups.set(Group.objects.filter(name=roles.RESPONDERS))
+    approver, _ = User.objects.get_or_create(username="bench-approver")
+    approver.groups.set(Group.objects.filter(name=roles.COUNCIL))
+    for i in range(60):
+        pm = pmf.published(responder, approver, title=f"Block production stalled, case {i}")
     analyze()
     some = Proposal.objects.filter(state=State.IN_REVIEW).values_list("pk", flat=True).first()
     ops[0].groups.add(*proposers[0].groups.all())
@@ -175,6 +184,8 @@ def bench_pages(port=8765):
         floor, p50, p99 = wrk(base + "/bench/bare")
         print(f"  bare Django view: {floor:,.0f} req/s, p50 {p50}, p99 {p99}", flush=True)
         for name, path, auth, target in [
+            ("public post-mortem list", "/postmortems/", None, "≥ 0.8"),
+            ("public post-mortem page", pm.get_public_url(), None, "≥ 0.8"),
             ("public change log", "/changes/public/", None, "≥ 0.8"),
             ("proposal list (signed in)", "/changes/", cookie, "≥ 0.4"),
             ("proposal page (signed in)", f"/changes/{some}/", cookie, "≥ 0.4"),
@@ -261,6 +272,14 @@ def bench_pipeline(rounds, pipelines):
         f50, p50 = floors[len(floors) // 2] * 1000, runs[len(runs) // 2] * 1000
         report("pipeline: declare -> 4 steps done (median ms)", p50, "ms", f50, "4 no-op task hops",
                "≤ 3")
+        # Where the time goes, from the last incident's own timeline.
+        from incidents.models import Incident
+
+        last = Incident.objects.order_by("-pk").first()
+        events = list(Event.objects.for_subject(last).values_list("kind", "recorded_at", "note"))
+        t0 = events[0][1]
+        for kind, at, note in events:
+            print(f"    +{(at - t0).total_seconds() * 1000:7.1f} ms  {kind:<20} {note[:60]}")
 
         if pipelines:
             base = rss_kib(worker.pid)
