@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from qpgov import compliance, eventlog, roles, sensitive
+from qpgov import compliance, eventlog, pagecache, roles, sensitive
 from qpgov.http import Conflict
 from qpgov.models import Event
 
@@ -200,6 +200,7 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
         doc.save()
         # The public page changed: this moves Last-Modified, the ETag and the cache keys.
         Postmortem.objects.filter(pk=pm.pk).update(public_updated_at=doc.published_at)
+        pagecache.touch("postmortems")
         kind = "postmortem_published" if isinstance(doc, Postmortem) else "amendment_published"
         eventlog.append(doc, kind, actor=user, from_state=doc.IN_REVIEW, to_state=doc.state,
                         revision_hash=doc.content_hash)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import condition, require_POST, require_safe
 
-from qpgov import roles
+from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
@@ -303,12 +303,16 @@ def amendment_new(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- published post-mortems (no sign-in) -------------------------------------------
 
-PAGE_SIZE = 20
+PUBLIC_PAGE_SIZE = 20
+
+
+def _published_changed_at():
+    return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
+        last=Max("public_updated_at"))["last"]
 
 
 def published_last_modified(request, *args, **kwargs):
-    return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
-        last=Max("public_updated_at"))["last"]
+    return pagecache.stamp("postmortems", _published_changed_at)
 
 
 def _published_postmortem(request, slug: str) -> Postmortem | None:
@@ -336,8 +340,12 @@ def _postmortem_last_modified(request, slug):
 @condition(last_modified_func=published_last_modified)
 @cache_control(public=True, max_age=60)
 def public_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(postmortems.published(), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "postmortems/list.html", {"page": page})
+    def render_page():
+        page = Paginator(postmortems.published(), PUBLIC_PAGE_SIZE).get_page(request.GET.get("page"))
+        return render(request, "postmortems/list.html", {"page": page})
+
+    return pagecache.cached_page("postmortems", published_last_modified(request), request,
+                                 render_page)
 
 
 @require_safe
@@ -349,4 +357,6 @@ def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No published post-mortem here.")
     # Lazy: the template reads it only when its cached fragment is stale.
     amendments = postmortems.published_amendments(pm)
-    return render(request, "postmortems/detail.html", {"pm": pm, "amendments": amendments})
+    return pagecache.cached_page(
+        f"postmortem:{pm.pk}", pm.public_updated_at, request,
+        lambda: render(request, "postmortems/detail.html", {"pm": pm, "amendments": amendments}))
