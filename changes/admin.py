@@ -1,19 +1,10 @@
+"""Proposals change only through the app, so every change is checked and logged."""
+
 from django.contrib import admin
 
+from qpgov.admin import ReadOnlyAdmin
+
 from .models import Proposal, Revision, Vote
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Proposals change only through the app, so every change is checked and logged."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Proposal)

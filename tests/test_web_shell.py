@@ -77,3 +77,16 @@ def test_the_throttle_lifts_when_the_window_slides_by(client, alice, settings):
     with time_machine.travel(start + timezone.timedelta(minutes=16), tick=False):
         response = client.post(reverse("login"), {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 302
+
+
+def test_staff_can_read_every_admin_list_but_not_change_the_records(client, staff):
+    from django.contrib import admin
+
+    client.force_login(staff)
+    for model in admin.site._registry:
+        opts = model._meta
+        listing = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert listing.status_code == 200, opts.label
+        if opts.app_label in ("qpgov", "changes", "incidents"):
+            add = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+            assert add.status_code == 403, opts.label
