@@ -1,9 +1,31 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from qpgov import roles
 
 from .models import Incident, Node
+
+
+def within_markdown_limit(text: str) -> str:
+    """The same limit on incident Markdown as on a proposal's (settings.QPGOV_MAX_MARKDOWN_CHARS)."""
+    limit = settings.QPGOV_MAX_MARKDOWN_CHARS
+    if len(text) > limit:
+        raise forms.ValidationError(f"Keep this under {limit:,} characters.")
+    return text
+
+
+class NodeChoiceField(forms.ModelMultipleChoiceField):
+    """Node checkboxes. An id too large for any database column is an invalid choice, not a 500
+    (Django's own field hands it to the database, and SQLite raises OverflowError)."""
+
+    def clean(self, value):
+        for pk in value if isinstance(value, (list, tuple)) else ():
+            text = str(pk).strip()
+            if text.lstrip("+-").isdigit() and not -(2**63) <= int(text) < 2**63:
+                raise forms.ValidationError(self.error_messages["invalid_pk_value"],
+                                            code="invalid_pk_value", params={"pk": pk})
+        return super().clean(value)
 
 
 def responders():
@@ -13,7 +35,7 @@ def responders():
 class DeclareForm(forms.Form):
     title = forms.CharField(max_length=200)
     severity = forms.ChoiceField(choices=Incident.SEVERITIES)
-    nodes = forms.ModelMultipleChoiceField(
+    nodes = NodeChoiceField(
         queryset=Node.objects.all(), widget=forms.CheckboxSelectMultiple,
         help_text="Every node selected here is frozen, its logs preserved and its state "
                   "snapshotted.",
@@ -24,6 +46,9 @@ class DeclareForm(forms.Form):
     commander = forms.ModelChoiceField(queryset=responders())
     summary = forms.CharField(widget=forms.Textarea, required=False,
                               help_text="What is known so far. Markdown.")
+
+    def clean_summary(self):
+        return within_markdown_limit(self.cleaned_data["summary"])
 
 
 class SkipForm(forms.Form):
@@ -39,7 +64,7 @@ class SkipForm(forms.Form):
 
 class ResolveForm(forms.Form):
     resolution = forms.CharField(widget=forms.Textarea, help_text="How it was resolved.")
-    unfreeze = forms.ModelMultipleChoiceField(
+    unfreeze = NodeChoiceField(
         queryset=Node.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Tick only the nodes you confirm are safe to start again. Unticked nodes "
                   "stay stopped.",
@@ -50,6 +75,9 @@ class ResolveForm(forms.Form):
     def __init__(self, *args, incident, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["unfreeze"].queryset = incident.nodes.filter(frozen=True)
+
+    def clean_resolution(self):
+        return within_markdown_limit(self.cleaned_data["resolution"])
 
 
 class NodeForm(forms.ModelForm):

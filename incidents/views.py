@@ -97,7 +97,7 @@ def declare(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"INC-{incident.pk} declared; the response has started.")
+            messages.success(request, f"INC-{incident.pk} declared; the response is queued.")
             return redirect(incident)
     return render(request, "incidents/declare.html", {"form": form})
 

@@ -4,6 +4,7 @@ Zero setup by default (SQLite and a file-system broker under var/), PostgreSQL
 and Redis by setting DATABASE_URL and CELERY_BROKER_URL.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -248,7 +249,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(512 * 10
 # else defaults to systemd commands. See docs/incidents.md.
 QPGOV_NODE_DRIVER = os.getenv("QPGOV_NODE_DRIVER", "incidents.drivers.CommandDriver")
 QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else "systemd")
-QPGOV_NODE_COMMANDS: dict[str, str] = {}  # per-command overrides of the command set
+# Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
+QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
 QPGOV_SSH_COMMAND = os.getenv(
     "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"

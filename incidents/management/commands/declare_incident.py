@@ -24,6 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--summary", default="")
 
     def handle(self, *args, title, severity, nodes, by, commander, summary, **options):
+        # Bytes that are not UTF-8 reach argv as lone surrogates, which no
+        # database will store: refuse them here with a message, not a traceback.
+        for value in (title, summary, by, commander or "", *nodes):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CommandError(f"not valid UTF-8 text: {value!r}") from None
+            if "\x00" in value:
+                raise CommandError(f"NUL characters are not allowed: {value!r}")
         users = {u.username: u for u in User.objects.filter(username__in={by, commander})}
         if by not in users:
             raise CommandError(f"no user named {by!r}")
