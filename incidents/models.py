@@ -310,8 +310,8 @@ class ReviewedText(FSMModelMixin, models.Model):
         super().save(*args, **kwargs)
 
     def public_text(self) -> str:
-        """Exactly the text that is published and hashed."""
-        raise NotImplementedError
+        """Exactly the text that is published and hashed; subclasses add what frames it."""
+        return self.body
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.public_text().encode()).hexdigest()
