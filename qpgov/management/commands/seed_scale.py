@@ -134,15 +134,77 @@ def make_events(count, subject_ids, actors, rng=None):
         ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
 
 
+def make_incidents(count, responders, rng=None):
+    """Bulk-insert finished incidents, each with its five steps, one try per step and node,
+    and a logs and a snapshot evidence record per node. Rows only: no files, no events."""
+    from incidents import runbook
+    from incidents.models import Evidence, Incident, Node, ResponseStep, StepAttempt
+
+    rng = rng or random.Random(3)  # noqa: S311 - repeatable test data, not secrets
+    now = timezone.now()
+    nodes = [Node.objects.get_or_create(name=f"scale-validator-{i}",
+                                        defaults={"environment": "mainnet", "role": "validator"})[0]
+             for i in range(10)]
+    kinds = list(runbook.STEP_LABELS)
+    version = runbook.CURRENT_VERSION
+    done = 0
+    while done < count:
+        size = min(BATCH // 10, count - done)
+        incidents = []
+        for i in range(size):
+            declared = now - timedelta(days=rng.randint(1, 900), minutes=rng.randint(0, 1440))
+            who = responders[(done + i) % len(responders)]
+            incidents.append(Incident(
+                state=Incident.POSTMORTEM_DRAFTED, title=f"Scale incident {done + i}: block stall",
+                severity=rng.choice(["SEV1", "SEV2", "SEV3"]), summary="Blocks stopped.",
+                detected_at=declared, declared_at=declared, declared_by=who, commander=who,
+                runbook_version=version, resolved_at=declared + timedelta(hours=2),
+                resolution="Restarted from the daily snapshot."))
+        Incident.objects.bulk_create(incidents)
+        created = list(Incident.objects.order_by("-pk")[:size])
+        links, steps = [], []
+        for incident in created:
+            affected = rng.sample(nodes, 2)
+            incident._scale_nodes = affected
+            links += [Incident.nodes.through(incident_id=incident.pk, node_id=n.pk) for n in affected]
+            for position, kind in enumerate(kinds, 1):
+                at = incident.declared_at + timedelta(minutes=position)
+                steps.append(ResponseStep(incident=incident, kind=kind, position=position,
+                                          status=ResponseStep.SUCCEEDED, attempts=1,
+                                          started_at=at, finished_at=at + timedelta(seconds=20)))
+        Incident.nodes.through.objects.bulk_create(links)
+        ResponseStep.objects.bulk_create(steps)
+        by_incident = {i.pk: i for i in created}
+        tries, evidence = [], []
+        for step in ResponseStep.objects.filter(incident__in=created).only(
+                "id", "incident_id", "kind", "started_at"):
+            incident = by_incident[step.incident_id]
+            for node in incident._scale_nodes:
+                tries.append(StepAttempt(step_id=step.pk, node=node, attempt=1,
+                                         status=ResponseStep.SUCCEEDED, started_at=step.started_at,
+                                         finished_at=step.started_at + timedelta(seconds=5),
+                                         exit_code=0, output_sha256="0" * 64))
+                if step.kind in (runbook.PRESERVE_LOGS, runbook.SNAPSHOT):
+                    kind = Evidence.LOGS if step.kind == runbook.PRESERVE_LOGS else Evidence.SNAPSHOT
+                    evidence.append(Evidence(
+                        incident=incident, node=node, kind=kind, size=rng.randint(1000, 10**8),
+                        storage_name=f"scale/incident-{incident.pk}/{node.name}-{kind}",
+                        sha256=f"{rng.getrandbits(256):064x}", collected_at=step.started_at))
+        StepAttempt.objects.bulk_create(tries, batch_size=BATCH)
+        Evidence.objects.bulk_create(evidence, batch_size=BATCH)
+        done += size
+
+
 class Command(BaseCommand):
     help = "Bulk-generate proposals with votes and a valid chain of log events, for benchmarks."
 
     def add_arguments(self, parser):
         parser.add_argument("--proposals", type=int, default=100_000)
         parser.add_argument("--events", type=int, default=1_000_000)
+        parser.add_argument("--incidents", type=int, default=10_000)
         parser.add_argument("--yes", action="store_true", help="confirm on a non-empty database")
 
-    def handle(self, *args, proposals, events, yes, **options):
+    def handle(self, *args, proposals, events, incidents, yes, **options):
         if Proposal.objects.exists() and not yes:
             raise CommandError("the database already has proposals; pass --yes to add more")
         started = time.monotonic()
@@ -153,3 +215,8 @@ class Command(BaseCommand):
         if events and ids:
             make_events(events, ids, proposers + ops + council)
         self.stdout.write(f"{events:,} chained events in {time.monotonic() - mark:.1f} s")
+        mark = time.monotonic()
+        if incidents:
+            make_incidents(incidents, proposers[:5])
+        self.stdout.write(f"{incidents:,} incidents with steps, tries and evidence in "
+                          f"{time.monotonic() - mark:.1f} s")
