@@ -56,6 +56,8 @@ def test_readers_can_revalidate_with_last_modified(client, alice, olga):
     assert "Last-Modified" in first and "public" in first["Cache-Control"]
     again = client.get(reverse("changes:public"), HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
     assert again.status_code == 304
+    assert "ETag" in first
+    assert client.get(reverse("changes:public"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     stale = http_date((timezone.now() - timedelta(days=1)).timestamp())
     assert client.get(reverse("changes:public"), HTTP_IF_MODIFIED_SINCE=stale).status_code == 200
 
