@@ -244,13 +244,13 @@ def _public_last_modified(request, *args, **kwargs):
     return pagecache.stamp("changes:public", public_log_changed_at)
 
 
-@require_safe
 def _public_etag(request, *args, **kwargs):
     # The same data and the same page of it: the same representation.
     stamp = _public_last_modified(request)
     return f"{stamp.timestamp() if stamp else 0}-{request.GET.get('page', '1')[:12]}"
 
 
+@require_safe
 @condition(etag_func=_public_etag, last_modified_func=_public_last_modified)
 @cache_control(public=True, max_age=60)
 def public_log(request: HttpRequest) -> HttpResponse:
