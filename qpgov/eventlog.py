@@ -11,7 +11,7 @@ from django.utils import timezone
 from .models import GENESIS_HASH, HASHED_FIELDS, ChainHead, Event, canonical_bytes
 
 
-def append(
+def entry(
     subject,
     kind: str,
     *,
@@ -22,37 +22,54 @@ def append(
     revision_hash: str = "",
     data: dict | None = None,
     occurred_at=None,
-) -> Event:
-    """Append one event about `subject`; `actor=None` means the system did it.
+) -> dict:
+    """One event to append with `append_many`; `actor=None` means the system did it."""
+    return {
+        "subject_type": subject._meta.label_lower,
+        "subject_id": subject.pk,
+        "kind": kind,
+        "actor": actor,
+        "actor_name": actor.get_username() if actor is not None else "system",
+        "from_state": from_state or "",
+        "to_state": to_state or "",
+        "note": note or "",
+        "revision_hash": revision_hash or "",
+        "data": data or {},
+        "occurred_at": occurred_at,
+    }
+
+
+def append(subject, kind: str, **fields) -> Event:
+    """Append one event about `subject` (see `entry` for the fields)."""
+    return append_many([entry(subject, kind, **fields)])[0]
+
+
+def append_many(entries: list[dict]) -> list[Event]:
+    """Append `entries` (made by `entry`), in order, under one lock of the chain head.
 
     Runs inside the caller's transaction (opening one if there is none), so the
-    event commits or rolls back together with the change it describes.
+    events commit or roll back together with the change they describe. No
+    savepoint: if the append fails, the caller's whole change must fail too.
     """
-    with transaction.atomic():
+    if not entries:
+        return []
+    with transaction.atomic(savepoint=False):
         # Locking the head row serialises all appends: no two events can claim
-        # the same predecessor, so the chain never forks.
+        # the same predecessor, so the chain never forks. Callers lock their own
+        # rows first and the head last, so holders of the head never wait on them.
         head = ChainHead.objects.select_for_update().get(pk=1)
         now = timezone.now()
-        event = Event(
-            seq=head.seq + 1,
-            subject_type=subject._meta.label_lower,
-            subject_id=subject.pk,
-            kind=kind,
-            actor=actor,
-            actor_name=actor.get_username() if actor is not None else "system",
-            from_state=from_state or "",
-            to_state=to_state or "",
-            note=note or "",
-            revision_hash=revision_hash or "",
-            data=data or {},
-            occurred_at=occurred_at or now,
-            recorded_at=now,
-            prev_hash=head.hash,
-        )
-        event.hash = event.compute_hash()
-        event.save()
-        ChainHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
-    return event
+        seq, prev_hash = head.seq, head.hash
+        events = []
+        for fields in entries:
+            seq += 1
+            event = Event(**{**fields, "occurred_at": fields["occurred_at"] or now},
+                          seq=seq, recorded_at=now, prev_hash=prev_hash)
+            event.hash = prev_hash = event.compute_hash()
+            events.append(event)
+        Event.objects.bulk_create(events)
+        ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+    return events
 
 
 @dataclass

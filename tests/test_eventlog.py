@@ -23,6 +23,27 @@ def test_events_chain_each_to_the_one_before(subject, alice):
     assert eventlog.verify() == (2, None)
 
 
+def test_a_batch_is_chained_in_order_under_one_lock_of_the_head(subject, alice,
+                                                             django_assert_num_queries):
+    eventlog.append(subject, "note", note="before")
+    # Lock the head, insert every event in one statement, move the head.
+    with django_assert_num_queries(3):
+        first, second, third = eventlog.append_many([
+            eventlog.entry(subject, "note", actor=alice, note="one"),
+            eventlog.entry(subject, "note", note="two", data={"n": 2}),
+            eventlog.entry(subject, "note", note="three"),
+        ])
+    assert [e.note for e in Event.objects.order_by("seq")] == ["before", "one", "two", "three"]
+    assert second.prev_hash == first.hash and third.prev_hash == second.hash
+    assert all(e.pk for e in (first, second, third))
+    assert eventlog.verify() == (4, None)
+
+
+def test_an_empty_batch_appends_nothing_and_locks_nothing(subject, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert eventlog.append_many([]) == []
+
+
 def test_events_cannot_be_edited_or_deleted_through_the_orm(subject):
     event = eventlog.append(subject, "note", note="immutable")
     event.note = "changed"
