@@ -52,8 +52,9 @@ def evidence_storage():
     return storages["evidence"]
 
 
-def perform(step: ResponseStep, task_id: str) -> str:
-    """Run `step` once; return a one-line note for the timeline or raise StepFailed."""
+def perform(step: ResponseStep, task_id: str) -> tuple[str, list[dict]]:
+    """Run `step` once; return a one-line note for the timeline and the events to record
+    with its success (see eventlog.entry), or raise StepFailed."""
     handler = {
         runbook.FREEZE: freeze,
         runbook.PRESERVE_LOGS: preserve_logs,
@@ -64,110 +65,115 @@ def perform(step: ResponseStep, task_id: str) -> str:
     return handler(step, task_id)
 
 
-def _on_each_node(step: ResponseStep, task_id: str, act) -> str:
-    done = set(
-        step.tries.filter(status=ResponseStep.SUCCEEDED, node__isnull=False)
-        .values_list("node_id", flat=True)
-    )
+def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
+    """Act on each node not yet done: `run(node)` does the work, outside any transaction,
+    and returns (CommandResult, payload); `record(node, payload)` writes its rows and
+    returns its events, in one transaction with the node's try."""
+    done = set()
+    if step.attempts > 1:  # only a later try can find nodes an earlier one finished
+        done = set(
+            step.tries.filter(status=ResponseStep.SUCCEEDED, node__isnull=False)
+            .values_list("node_id", flat=True)
+        )
     failures: list[tuple[str, str]] = []
     acted = 0
     for node in step.incident.nodes.order_by("name"):
         if node.id in done:
             continue
         acted += 1
-        record = StepAttempt.objects.create(
+        attempt = StepAttempt.objects.create(
             step=step, node=node, attempt=step.attempts, status=ResponseStep.RUNNING,
             task_id=task_id,
         )
         try:
-            result = act(node)
+            result, payload = run(node)
         except NodeActionError as exc:
-            _finish(record, ResponseStep.FAILED, exc.result, exc.error_class, str(exc))
+            _finish(attempt, ResponseStep.FAILED, exc.result, exc.error_class, str(exc))
             failures.append((exc.error_class, str(exc)))
         except Exception as exc:  # storage full, a bug: not transient, a human looks
             log.exception("step %s on %s failed", step, node)
-            _finish(record, ResponseStep.FAILED, None, type(exc).__name__, f"{node.name}: {exc}")
+            _finish(attempt, ResponseStep.FAILED, None, type(exc).__name__, f"{node.name}: {exc}")
             failures.append((type(exc).__name__, f"{node.name}: {type(exc).__name__}: {exc}"))
         else:
-            _finish(record, ResponseStep.SUCCEEDED, result)
+            with transaction.atomic():
+                _finish(attempt, ResponseStep.SUCCEEDED, result)
+                eventlog.append_many(record(node, payload))
     if failures:
         raise StepFailed(failures[0][0], "; ".join(message for _, message in failures))
     return f"{acted} node(s) done" + (f", {len(done)} already done earlier" if done else "")
 
 
-def _finish(record: StepAttempt, status, result, error_class="", message=""):
-    record.status = status
-    record.finished_at = timezone.now()
-    record.error_class = error_class
+def _finish(attempt: StepAttempt, status, result, error_class="", message=""):
+    attempt.status = status
+    attempt.finished_at = timezone.now()
+    attempt.error_class = error_class
     if result is not None:
-        record.exit_code = result.exit_code
-        record.output_excerpt = result.excerpt
-        record.output_sha256 = result.sha256
-    if message and message not in record.output_excerpt:
-        record.output_excerpt = (record.output_excerpt + "\n" + message).strip()
-    if not record.output_sha256 and record.output_excerpt:
-        record.output_sha256 = hashlib.sha256(record.output_excerpt.encode()).hexdigest()
-    record.save()
+        attempt.exit_code = result.exit_code
+        attempt.output_excerpt = result.excerpt
+        attempt.output_sha256 = result.sha256
+    if message and message not in attempt.output_excerpt:
+        attempt.output_excerpt = (attempt.output_excerpt + "\n" + message).strip()
+    if not attempt.output_sha256 and attempt.output_excerpt:
+        attempt.output_sha256 = hashlib.sha256(attempt.output_excerpt.encode()).hexdigest()
+    attempt.save()
 
 
 def freeze(step, task_id):
     driver = get_driver()
 
-    def act(node):
-        result = driver.freeze(node)
-        with transaction.atomic():
-            Node.objects.filter(id=node.id).update(
-                frozen=True, frozen_at=timezone.now(), unfreeze_requested_at=None
-            )
-            eventlog.append(step.incident, "node_frozen", note=f"{node.name} stopped and "
-                            "confirmed inactive", data={"node": node.name})
-        return result
+    def record(node, _):
+        Node.objects.filter(id=node.id).update(
+            frozen=True, frozen_at=timezone.now(), unfreeze_requested_at=None
+        )
+        return [eventlog.entry(step.incident, "node_frozen",
+                               note=f"{node.name} stopped and confirmed inactive",
+                               data={"node": node.name})]
 
-    return _on_each_node(step, task_id, act)
+    return _on_each_node(step, task_id, lambda node: (driver.freeze(node), None), record), []
 
 
 def preserve_logs(step, task_id):
     driver = get_driver()
     since = step.incident.detected_at - step.incident.runbook.log_margin
 
-    def act(node):
+    def run(node):
         stream = driver.collect_logs(node, since)
-        _store_evidence(step.incident, node, Evidence.LOGS, stream, "export")
-        return stream.result
+        return stream.result, _save_evidence_file(step.incident, node, Evidence.LOGS, stream, "export")
 
-    note = _on_each_node(step, task_id, act)
-    write_manifest(step.incident)
-    return note
+    note = _on_each_node(step, task_id, run, _evidence_recorder(step.incident, Evidence.LOGS))
+    return note, [manifest_entry(step.incident)]
 
 
 def snapshot(step, task_id):
     driver = get_driver()
 
-    def act(node):
+    def run(node):
         stream = driver.snapshot(node)
-        _store_evidence(step.incident, node, Evidence.SNAPSHOT, stream, "tar")
-        return stream.result
+        return stream.result, _save_evidence_file(step.incident, node, Evidence.SNAPSHOT, stream, "tar")
 
-    note = _on_each_node(step, task_id, act)
-    write_manifest(step.incident)
-    return note
+    note = _on_each_node(step, task_id, run, _evidence_recorder(step.incident, Evidence.SNAPSHOT))
+    return note, [manifest_entry(step.incident)]
 
 
-def _store_evidence(incident, node, kind, stream, extension):
-    storage = evidence_storage()
+def _save_evidence_file(incident, node, kind, stream, extension) -> tuple[str, int, str]:
+    """Stream a node's output into evidence storage; return (stored name, size, SHA-256)."""
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     wanted = f"incident-{incident.pk}/{node.name}-{kind}-{stamp}.{extension}"
     with stream.file:
-        name = storage.save(wanted, File(stream.file, name=wanted))
-    with transaction.atomic():
+        name = evidence_storage().save(wanted, File(stream.file, name=wanted))
+    return name, stream.size, stream.sha256
+
+
+def _evidence_recorder(incident, kind):
+    def record(node, stored):
+        name, size, sha256 = stored
         evidence = Evidence.objects.create(
-            incident=incident, node=node, kind=kind, storage_name=name, size=stream.size,
-            sha256=stream.sha256,
+            incident=incident, node=node, kind=kind, storage_name=name, size=size, sha256=sha256,
         )
-        eventlog.append(incident, "evidence_collected", note=f"{kind} of {node.name}: {name}",
-                        revision_hash=stream.sha256, data={"evidence": evidence.pk,
-                                                           "size": stream.size})
-    return evidence
+        return [eventlog.entry(incident, "evidence_collected", note=f"{kind} of {node.name}: {name}",
+                               revision_hash=sha256, data={"evidence": evidence.pk, "size": size})]
+
+    return record
 
 
 def manifest_bytes(incident: Incident) -> bytes:
@@ -181,8 +187,8 @@ def manifest_bytes(incident: Incident) -> bytes:
     return json.dumps(payload, indent=2, sort_keys=True).encode()
 
 
-def write_manifest(incident: Incident) -> Event:
-    """Store a new manifest of every evidence file and put its hash on the timeline.
+def manifest_entry(incident: Incident) -> dict:
+    """Store a new manifest of every evidence file; return the event that puts its hash on the timeline.
 
     Manifests are never overwritten: each one gets a new name, and the latest
     "manifest" event says which file and which hash verify_evidence trusts.
@@ -193,8 +199,8 @@ def write_manifest(incident: Incident) -> Event:
     name = evidence_storage().save(
         f"incident-{incident.pk}/manifest-{stamp}.json", ContentFile(body)
     )
-    return eventlog.append(incident, "manifest", note=f"evidence manifest {name}",
-                           revision_hash=digest, data={"name": name})
+    return eventlog.entry(incident, "manifest", note=f"evidence manifest {name}",
+                          revision_hash=digest, data={"name": name})
 
 
 def latest_manifest_event(incident: Incident) -> Event | None:
@@ -262,9 +268,9 @@ def notify_governance(step, task_id):
     # A retry only repeats the deliveries that have not succeeded yet.
     delivered = set(incident.deliveries.filter(purpose=NotificationDelivery.NOTICE, ok=True)
                     .values_list("channel", "recipient"))
-    members = [m.email for m in council_members()
-               if (NotificationDelivery.EMAIL, m.email) not in delivered]
-    if not council_members().exists():
+    council = list(council_members())
+    members = [m.email for m in council if (NotificationDelivery.EMAIL, m.email) not in delivered]
+    if not council:
         _finish(record, ResponseStep.FAILED, None, "NoCouncil",
                 "No Governance Council member has an email address.")
         raise StepFailed("NoCouncil", "No Governance Council member has an email address.")
@@ -291,9 +297,9 @@ def notify_governance(step, task_id):
         _finish(record, ResponseStep.FAILED, None, runbook.DELIVERY_FAILED, summary)
         raise StepFailed(runbook.DELIVERY_FAILED, f"{len(failed)} delivery(ies) failed")
     _finish(record, ResponseStep.SUCCEEDED, None, "", summary or "nothing left to deliver")
-    eventlog.append(incident, "governance_notified",
-                    note=f"{len(deliveries)} delivery(ies) to the Governance Council")
-    return f"{len(deliveries)} delivery(ies)"
+    return f"{len(deliveries)} delivery(ies)", [eventlog.entry(
+        incident, "governance_notified",
+        note=f"{len(deliveries)} delivery(ies) to the Governance Council")]
 
 
 def email_responders(incident: Incident, subject: str, body: str):
@@ -394,4 +400,4 @@ def draft_postmortem(step, task_id):
             eventlog.append(incident, "postmortem_drafted", from_state=Incident.RESOLVED,
                             to_state=incident.state, note=f"assigned to {draft.assignee}")
     _finish(record, ResponseStep.SUCCEEDED, None, "", "draft created" if created else "draft kept")
-    return f"draft assigned to {draft.assignee}"
+    return f"draft assigned to {draft.assignee}", []

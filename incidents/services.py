@@ -46,9 +46,9 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         )
         # When it happened and when we heard of it are different moments: the
         # detection event carries the former as occurred_at.
-        eventlog.append(incident, "detected", actor=declared_by,
-                        occurred_at=incident.detected_at, note=f"{severity}: {title}")
-        eventlog.append(
+        detected = eventlog.entry(incident, "detected", actor=declared_by,
+                                  occurred_at=incident.detected_at, note=f"{severity}: {title}")
+        declared = eventlog.entry(
             incident, "declared", actor=declared_by, to_state=incident.state,
             note=f"{severity}: {title}; nodes {', '.join(n.name for n in nodes)}; "
                  f"commander {commander}; runbook {book.version}; "
@@ -56,7 +56,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
                   "detected_at": incident.detected_at.isoformat()},
         )
-        advance(incident)
+        advance(incident, [detected, declared], locked=True)
     return incident
 
 

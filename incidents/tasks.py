@@ -16,7 +16,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F
 from django.utils import timezone
 
 from qpgov import eventlog
@@ -32,12 +32,16 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=60)
 
 
-def advance(incident: Incident) -> ResponseStep | None:
-    """Mark the incident contained when it is, and queue the first unfinished step if due.
+def advance(incident: Incident, events=(), *, locked: bool = False) -> ResponseStep | None:
+    """Append `events`, mark the incident contained when it is, and queue the first unfinished step if due.
 
-    Call inside a transaction; the message goes out after it commits.
+    Call inside a transaction. The incident is locked here unless the caller
+    already holds it (`locked`); the chain head is locked last, by the append.
+    The message goes out after the transaction commits.
     """
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if not locked:
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    events = list(events)
     steps = list(incident.steps.order_by("position"))
     before_postmortem = [s for s in steps if s.kind != runbook.POSTMORTEM]
     if incident.state in (Incident.DECLARED, Incident.RESPONDING) and all(
@@ -46,53 +50,66 @@ def advance(incident: Incident) -> ResponseStep | None:
         previous = incident.state
         incident.contain()
         incident.save()
-        eventlog.append(incident, "contained", from_state=previous, to_state=incident.state,
-                        note="freeze, logs, snapshot and notification are each done or skipped")
-    step = next((s for s in steps if s.status not in ResponseStep.DONE), None)
-    if step is None or step.status != ResponseStep.PENDING or step.next_attempt_at is not None:
-        return None  # finished, already queued, running, or waiting for a human
-    if step.kind == runbook.POSTMORTEM and incident.state != Incident.RESOLVED:
-        return None  # the post-mortem waits for the commander to resolve
-    ResponseStep.objects.filter(id=step.id).update(next_attempt_at=timezone.now())
-    send_on_commit(run_step, step.id)
-    return step
+        events.append(eventlog.entry(
+            incident, "contained", from_state=previous, to_state=incident.state,
+            note="freeze, logs, snapshot and notification are each done or skipped"))
+    queued = next((s for s in steps if s.status not in ResponseStep.DONE), None)
+    if queued is None or queued.status != ResponseStep.PENDING or queued.next_attempt_at is not None:
+        queued = None  # finished, already queued, running, or waiting for a human
+    elif queued.kind == runbook.POSTMORTEM and incident.state != Incident.RESOLVED:
+        queued = None  # the post-mortem waits for the commander to resolve
+    else:
+        ResponseStep.objects.filter(id=queued.id).update(next_attempt_at=timezone.now())
+        send_on_commit(run_step, queued.id)
+    eventlog.append_many(events)
+    return queued
 
 
 def _claim(step_id: int, task_id: str) -> ResponseStep | None:
-    now = timezone.now()
-    step = ResponseStep.objects.select_related("incident").filter(id=step_id).first()
-    if step is None:
-        return None
-    unfinished_before = step.incident.steps.filter(position__lt=step.position).exclude(
-        status__in=ResponseStep.DONE
+    step = (
+        ResponseStep.objects.select_related("incident").annotate(node_count=Count("incident__nodes"))
+        .filter(id=step_id).first()
     )
-    if unfinished_before.exists():
-        return None  # a step starts only after every step before it is done
+    if step is None or step.status != ResponseStep.PENDING:
+        return None  # a duplicate delivery, or a step someone else has
     if step.kind == runbook.POSTMORTEM and step.incident.state != Incident.RESOLVED:
         return None
+    now = timezone.now()
     # Long enough for every node's commands to hit their timeout, so the sweep
     # never takes a step from a worker that is merely slow.
-    nodes = step.incident.nodes.count()
     lease = max(step.policy.lease,
-                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT * nodes + 60))
+                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT * step.node_count + 60))
+    unfinished_before = ResponseStep.objects.filter(
+        incident_id=step.incident_id, position__lt=step.position
+    ).exclude(status__in=ResponseStep.DONE)
+    # One conditional update claims the step as it was read: still pending and
+    # due, no step before it unfinished (a step starts only after every step
+    # before it is done), and no try or human retry since the read.
     claimed = ResponseStep.objects.filter(
-        id=step_id, status=ResponseStep.PENDING, next_attempt_at__lte=now
+        ~Exists(unfinished_before), id=step_id, status=ResponseStep.PENDING, next_attempt_at__lte=now,
+        attempts=step.attempts, attempts_before_human_retry=step.attempts_before_human_retry,
     ).update(
         status=ResponseStep.RUNNING, task_id=task_id, attempts=F("attempts") + 1,
         lease_expires_at=now + lease, started_at=now, finished_at=None,
     )
     if claimed != 1:
-        return None  # duplicate delivery, not due yet, or someone else got there first
-    step.refresh_from_db()
+        return None  # not due yet, an earlier step unfinished, or someone else got there first
+    step.status, step.task_id, step.attempts = ResponseStep.RUNNING, task_id, step.attempts + 1
+    step.lease_expires_at, step.started_at, step.finished_at = now + lease, now, None
+    incident = step.incident
+    events = []
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=step.incident_id)
         if incident.state == Incident.DECLARED:
-            incident.start_response()
-            incident.save()
-            eventlog.append(incident, "responding", from_state=Incident.DECLARED,
-                            to_state=incident.state, note="the first step started")
-        eventlog.append(incident, "step_started", note=f"{step.label}, try {step.attempts}",
-                        data={"step": step.kind, "attempt": step.attempts, "task_id": task_id})
+            incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+            if incident.state == Incident.DECLARED:
+                incident.start_response()
+                incident.save()
+                events.append(eventlog.entry(incident, "responding", from_state=Incident.DECLARED,
+                                             to_state=incident.state, note="the first step started"))
+        events.append(eventlog.entry(
+            incident, "step_started", note=f"{step.label}, try {step.attempts}",
+            data={"step": step.kind, "attempt": step.attempts, "task_id": task_id}))
+        eventlog.append_many(events)
     step.incident = incident
     return step
 
@@ -101,14 +118,20 @@ def _owned(step: ResponseStep, task_id: str):
     return ResponseStep.objects.filter(id=step.id, status=ResponseStep.RUNNING, task_id=task_id)
 
 
-def _succeed(step: ResponseStep, task_id: str, note: str) -> None:
+def _succeed(step: ResponseStep, task_id: str, note: str, events: list) -> None:
+    """Record the step's success with the events its work produced, and queue the next step."""
     with transaction.atomic():
+        # The incident before the step, the same order as the responders' actions.
+        incident = Incident.objects.select_for_update().get(pk=step.incident_id)
         if _owned(step, task_id).update(status=ResponseStep.SUCCEEDED, finished_at=timezone.now(),
                                         lease_expires_at=None, last_error="") != 1:
-            return  # our lease expired and another task owns the step now
-        eventlog.append(step.incident, "step_succeeded", note=f"{step.label}: {note}",
-                        data={"step": step.kind, "attempt": step.attempts})
-        advance(step.incident)
+            # Our lease expired and another task owns the step now; what this
+            # try did (a manifest, say) still goes on the record.
+            eventlog.append_many(events)
+            return
+        events = [*events, eventlog.entry(incident, "step_succeeded", note=f"{step.label}: {note}",
+                                          data={"step": step.kind, "attempt": step.attempts})]
+        advance(incident, events, locked=True)
 
 
 def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> None:
@@ -158,14 +181,14 @@ def run_step(self, step_id: int) -> None:
     if step is None:
         return
     try:
-        note = actions.perform(step, task_id)
+        note, events = actions.perform(step, task_id)
     except actions.StepFailed as exc:
         _fail(step, task_id, exc.error_class, str(exc))
     except Exception as exc:  # a bug or an outage we did not foresee: never retried blindly
         log.exception("step %s crashed", step_id)
         _fail(step, task_id, type(exc).__name__, str(exc))
     else:
-        _succeed(step, task_id, note)
+        _succeed(step, task_id, note, events)
 
 
 @shared_task(name="incidents.sweep_steps")

@@ -197,9 +197,15 @@ def test_a_task_that_outlived_its_lease_cannot_overwrite_the_new_owner(
     with time_machine.travel(stale.lease_expires_at + timedelta(seconds=1)):
         sweep_steps()
         _claim(step.id, "new-task")
-    _succeed(stale, "old-task", "late result")
+    from qpgov import eventlog
+
+    _succeed(stale, "old-task", "late result",
+             [eventlog.entry(incident, "manifest", note="written by the late task")])
     step.refresh_from_db()
     assert step.status == ResponseStep.RUNNING and step.task_id == "new-task"
+    # What the late try did still goes on the record; its success does not.
+    assert kinds(incident)[-1] == "manifest"
+    assert "step_succeeded" not in kinds(incident)
 
 
 def test_the_council_is_reminded_until_someone_acknowledges(
