@@ -30,16 +30,25 @@ def _locked(proposal_id: int) -> Proposal:
     return Proposal.objects.select_for_update().get(pk=proposal_id)
 
 
-def _transition(proposal: Proposal, method: str, actor, now, note: str = "", **data) -> None:
-    """Run an FSM transition, save, and log it with the revision hash in force."""
+def _transition(proposal: Proposal, method: str, actor, now, note: str = "", *, events=None,
+                **data) -> None:
+    """Run an FSM transition, save, and log it with the revision hash in force.
+
+    With `events` (a list), the event is added to it for the caller to append
+    in one batch before its transaction commits; otherwise it is appended now.
+    """
     before = proposal.state
     getattr(proposal, method)(now)
     proposal.updated_at = now
     proposal.save()
-    eventlog.append(
+    event = eventlog.entry(
         proposal, "transition", actor=actor, from_state=before, to_state=proposal.state,
         note=note, revision_hash=proposal.content_hash, data=data,
     )
+    if events is None:
+        eventlog.append_many([event])
+    else:
+        events.append(event)
 
 
 def role_members(role_name: str):
@@ -254,46 +263,69 @@ def decide(proposal_id: int, now=None) -> str | None:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        proposal = _locked(proposal_id)
-        if proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at:
-            _transition(proposal, "lapse", None, now,
-                        note="Approval lapsed: not implemented in time.")
-            return proposal.state
-        if not proposal.decision_is_due(now):
-            return None
-        approvals, rejections = standing_votes(proposal)
-        result = current_outcome(proposal, (approvals, rejections))
-        tally = {"approvals": approvals, "rejections": rejections,
-                 "required": proposal.required_approvals}
-        if result == "approved":
-            _transition(proposal, "approve", None, now, note="Policy met.", **tally)
-        elif result == "rejected":
-            _transition(proposal, "reject", None, now, note="Policy cannot be met.", **tally)
-        elif now >= proposal.deadline:
-            _transition(proposal, "expire", None, now,
-                        note="Review deadline passed without meeting the policy.", **tally)
-        else:
-            return None
-        notify.on_commit(notify.decision, proposal.pk)
+        events: list[dict] = []
+        state = _decide_locked(proposal_id, now, events)
+        eventlog.append_many(events)
+    return state
+
+
+def _decide_locked(proposal_id: int, now, events: list) -> str | None:
+    """The body of `decide`, inside the caller's transaction; its event goes into `events`."""
+    proposal = _locked(proposal_id)
+    if proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at:
+        _transition(proposal, "lapse", None, now, events=events,
+                    note="Approval lapsed: not implemented in time.")
         return proposal.state
+    if not proposal.decision_is_due(now):
+        return None
+    approvals, rejections = standing_votes(proposal)
+    result = current_outcome(proposal, (approvals, rejections))
+    tally = {"approvals": approvals, "rejections": rejections,
+             "required": proposal.required_approvals}
+    if result == "approved":
+        _transition(proposal, "approve", None, now, events=events, note="Policy met.", **tally)
+    elif result == "rejected":
+        _transition(proposal, "reject", None, now, events=events, note="Policy cannot be met.",
+                    **tally)
+    elif now >= proposal.deadline:
+        _transition(proposal, "expire", None, now, events=events,
+                    note="Review deadline passed without meeting the policy.", **tally)
+    else:
+        return None
+    notify.on_commit(notify.decision, proposal.pk)
+    return proposal.state
 
 
 def due_ids(now):
-    """Ids of proposals whose decision or lapse is due. Both conditions are indexed."""
+    """Ids of proposals whose decision or lapse is due. Both conditions are indexed.
+
+    In id order, so two sweeps lock the proposals of a batch in the same order.
+    """
     return Proposal.objects.filter(
         Q(state=State.IN_REVIEW, earliest_decision_at__lte=now)
         | Q(state=State.APPROVED, lapses_at__lte=now)
-    ).values_list("pk", flat=True)
+    ).order_by("pk").values_list("pk", flat=True)
+
+
+# Decisions per transaction in the sweep: one lock of the chain head and one
+# commit for the batch, while locking few enough proposals that a voter on one
+# of them waits only briefly.
+SWEEP_BATCH = 100
 
 
 def decide_due(now=None) -> dict:
-    """The sweep: decide every due proposal, each in its own transaction."""
+    """The sweep: decide every due proposal, SWEEP_BATCH to a transaction."""
     now = now or timezone.now()
     counts: dict[str, int] = {}
-    for proposal_id in list(due_ids(now)):
-        state = decide(proposal_id, now)
-        if state:
-            counts[state] = counts.get(state, 0) + 1
+    due = list(due_ids(now))
+    for start in range(0, len(due), SWEEP_BATCH):
+        with transaction.atomic():
+            events: list[dict] = []
+            for proposal_id in due[start:start + SWEEP_BATCH]:
+                state = _decide_locked(proposal_id, now, events)
+                if state:
+                    counts[state] = counts.get(state, 0) + 1
+            eventlog.append_many(events)
     counts["reminded"] = send_due_reminders(now)
     return counts
 

@@ -191,6 +191,26 @@ def test_the_sweep_decides_everything_due_and_sends_reminders(
     assert Proposal.objects.get(pk=quiet.pk).state == State.IN_REVIEW
 
 
+def test_the_sweep_decides_in_batches_with_one_append_per_batch(
+    alice, olga, start, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr(services, "SWEEP_BATCH", 2)
+    with at(start):
+        due = [in_review(alice, title=f"Raise the peer limit to {40 + i}") for i in range(5)]
+        for proposal in due[:3]:
+            vote(proposal, olga)
+    with at(start + 72 * H):
+        # The due ids and the reminders; per decision: lock, votes, electorate,
+        # save; per batch of 2: its transaction (2) and one append (3).
+        with django_assert_max_num_queries(1 + 5 * 4 + 3 * (2 + 3) + 1):
+            counts = services.decide_due()
+    assert counts == {"approved": 3, "expired": 2, "reminded": 0}
+    decided = list(Event.objects.filter(kind="transition", to_state__in=["approved", "expired"])
+                   .order_by("seq").values_list("subject_id", flat=True))
+    assert decided == [p.pk for p in due]  # in id order, each exactly once
+    assert eventlog.verify()[1] is None
+
+
 def test_submission_emails_the_approvers_and_the_decision_emails_the_proposer(
     alice, olga, oscar, start, django_capture_on_commit_callbacks
 ):
