@@ -88,7 +88,10 @@ def verify(*, python: bool = False, chunk_size: int = 10000) -> tuple[int, Probl
 
     On PostgreSQL the database does the work (see `_verify_in_sql`); elsewhere, or
     with `python=True`, every row is read and checked here, trusting nothing the
-    database computes. Both report the same first problem for the same table.
+    database computes. Both name the same event for a changed column, body or hash,
+    a gap, a relink or a moved head. One difference: a body rewritten with its hash
+    into another JSON of the same values (key order, spacing, extra keys) is named
+    by the Python walk at that event and by the database at the next link.
     """
     if python or connection.vendor != "postgresql":
         return _verify_in_python(chunk_size)
@@ -179,7 +182,7 @@ FROM qpgov_event e, jsonb_to_record(e.body::jsonb) AS r(
 # The first event, by seq, whose seq does not follow the one before or whose
 # prev_hash is not the stored hash of the one before.
 _LINKS_SQL = """
-SELECT seq, id, prev_seq, prev_hash = expected_prev FROM (
+SELECT seq, id, prev_seq FROM (
     SELECT seq, id, prev_hash, lag(seq, 1, 0::bigint) OVER w AS prev_seq,
            lag(hash, 1, %s::varchar) OVER w AS expected_prev
     FROM qpgov_event WINDOW w AS (ORDER BY seq)
@@ -201,7 +204,7 @@ def _verify_in_sql():
         cursor.execute(_LINKS_SQL, [GENESIS_HASH])
         broken = cursor.fetchone()
         if broken and (bad_content is None or broken[0] <= bad_content):
-            seq, event_id, prev_seq, linked = broken
+            seq, event_id, prev_seq = broken
             if seq != prev_seq + 1:
                 return prev_seq, Problem(prev_seq + 1, None, f"missing; the next event is #{seq}")
             return seq - 1, Problem(seq, event_id, "does not link to the event before it")

@@ -193,6 +193,20 @@ def test_an_event_rewritten_whole_breaks_the_link_of_the_next(five, check):
     assert_problem(check(), 4, "does not link to the event before it", 3)
 
 
+@pytest.mark.parametrize("python", [False, True])
+def test_a_body_rewritten_in_another_json_form_is_caught_at_the_latest_by_the_next_link(five, python):
+    from hashlib import sha256
+
+    body = Event.objects.get(seq=3).body.replace('{"actor_id"', '{"extra":1,  "actor_id"')
+    tamper("UPDATE qpgov_event SET body = %s, hash = %s WHERE seq = 3",
+           body, sha256(body.encode()).hexdigest())
+    checked, problem = eventlog.verify(python=python)
+    if python or connection.vendor != "postgresql":  # the Python walk wants the canonical text itself
+        assert (checked, problem.seq, problem.reason) == (2, 3, "content does not match its hash")
+    else:  # PostgreSQL reads the same values from it; the hash it changed breaks the next link
+        assert (checked, problem.seq, problem.reason) == (3, 4, "does not link to the event before it")
+
+
 def test_it_notices_a_relinked_event(five, check):
     tamper("UPDATE qpgov_event SET prev_hash = %s WHERE seq = 3", "a" * 64)
     assert_problem(check(), 3, "does not link to the event before it", 2)
