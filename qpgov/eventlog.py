@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import sha256
 
-from django.db import transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from .models import GENESIS_HASH, HASHED_FIELDS, ChainHead, Event, canonical_bytes
@@ -65,7 +65,8 @@ def append_many(entries: list[dict]) -> list[Event]:
             seq += 1
             event = Event(**{**fields, "occurred_at": fields["occurred_at"] or now},
                           seq=seq, recorded_at=now, prev_hash=prev_hash)
-            event.hash = prev_hash = event.compute_hash()
+            event.seal()
+            prev_hash = event.hash
             events.append(event)
         Event.objects.bulk_create(events)
         ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
@@ -82,8 +83,30 @@ class Problem:
         return f"event #{self.seq} (id {self.event_id}): {self.reason}"
 
 
-def verify(chunk_size: int = 10000) -> tuple[int, Problem | None]:
-    """Walk the whole chain in order; return (events checked, first problem or None).
+def verify(*, python: bool = False, chunk_size: int = 10000) -> tuple[int, Problem | None]:
+    """Check the whole chain; return (events checked, first problem by seq, or None).
+
+    On PostgreSQL the database does the work (see `_verify_in_sql`); elsewhere, or
+    with `python=True`, every row is read and checked here, trusting nothing the
+    database computes. Both name the same event for a changed column, body or hash,
+    a gap, a relink or a moved head. One difference: a body rewritten with its hash
+    into another JSON of the same values (key order, spacing, extra keys) is named
+    by the Python walk at that event and by the database at the next link.
+    """
+    if python or connection.vendor != "postgresql":
+        return _verify_in_python(chunk_size)
+    if connection.in_atomic_block:
+        return _verify_in_sql_or_python(chunk_size)
+    with transaction.atomic():
+        # One snapshot for every scan and the head, so events appended meanwhile
+        # are simply not seen rather than reported as a broken head.
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _verify_in_sql_or_python(chunk_size)
+
+
+def _verify_in_python(chunk_size):
+    """Walk the chain in order, rebuilding each event's canonical bytes from its columns.
 
     Reads plain tuples rather than model instances: this runs over millions of
     rows, and building a model per row would cost more than the hashing.
@@ -91,19 +114,104 @@ def verify(chunk_size: int = 10000) -> tuple[int, Problem | None]:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    rows = Event.objects.order_by("seq").values_list("id", "hash", *HASHED_FIELDS)
-    for event_id, stored_hash, *values in rows.iterator(chunk_size=chunk_size):
+    rows = Event.objects.order_by("seq").values_list("id", "hash", "body", *HASHED_FIELDS)
+    for event_id, stored_hash, body, *values in rows.iterator(chunk_size=chunk_size):
         seq, prev_hash = values[0], values[1]
         if seq != expected_seq:
             return checked, Problem(expected_seq, None, f"missing; the next event is #{seq}")
         if prev_hash != expected_prev:
             return checked, Problem(seq, event_id, "does not link to the event before it")
-        if sha256(canonical_bytes(tuple(values))).hexdigest() != stored_hash:
+        blob = canonical_bytes(tuple(values))
+        if blob != body.encode() or sha256(blob).hexdigest() != stored_hash:
             return checked, Problem(seq, event_id, "content does not match its hash")
         expected_prev = stored_hash
         expected_seq += 1
         checked += 1
+    return checked, _check_head(checked, expected_prev)
+
+
+def _check_head(checked, last_hash):
     head = ChainHead.objects.get(pk=1)
-    if head.seq != checked or head.hash != expected_prev:
-        return checked, Problem(head.seq, None, "the chain head does not match the last event")
-    return checked, None
+    if head.seq != checked or head.hash != last_hash:
+        return Problem(head.seq, None, "the chain head does not match the last event")
+    return None
+
+
+def _verify_in_sql_or_python(chunk_size):
+    try:
+        with transaction.atomic():
+            return _verify_in_sql()
+    except DataError:
+        # A body PostgreSQL cannot read as a JSON object was not written by us;
+        # the Python walk names the first such event, or any earlier problem.
+        return _verify_in_python(chunk_size)
+
+
+# Each body, parsed once, against the columns. Texts and numbers are compared as
+# text (no cast can fail), `data` as PostgreSQL's normal form of the JSON (so 1
+# and 1.0 differ, as they do in Python), timestamps in models._iso's format.
+# Not checked: that the body has no other keys and is byte-for-byte canonical.
+# It need not be: the body is what is hashed, so changing it breaks the chain
+# exactly as changing a column did before bodies were stored.
+_CONTENT_SQL = """
+SELECT count(*), min(e.seq) FILTER (WHERE
+       e.hash <> encode(sha256(convert_to(e.body, 'UTF8')), 'hex')
+    OR r.seq IS DISTINCT FROM e.seq::text
+    OR r.prev_hash IS DISTINCT FROM e.prev_hash
+    OR r.subject_type IS DISTINCT FROM e.subject_type
+    OR r.subject_id IS DISTINCT FROM e.subject_id::text
+    OR r.kind IS DISTINCT FROM e.kind
+    OR r.actor_id IS DISTINCT FROM e.actor_id::text
+    OR r.actor_name IS DISTINCT FROM e.actor_name
+    OR r.from_state IS DISTINCT FROM e.from_state
+    OR r.to_state IS DISTINCT FROM e.to_state
+    OR r.note IS DISTINCT FROM e.note
+    OR r.revision_hash IS DISTINCT FROM e.revision_hash
+    OR r.data::text IS DISTINCT FROM e.data::text
+    OR r.occurred_at IS DISTINCT FROM
+       to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    OR r.recorded_at IS DISTINCT FROM
+       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+)
+FROM qpgov_event e, jsonb_to_record(e.body::jsonb) AS r(
+    seq text, prev_hash text, subject_type text, subject_id text, kind text, actor_id text,
+    actor_name text, from_state text, to_state text, note text, revision_hash text, data jsonb,
+    occurred_at text, recorded_at text)
+"""
+
+# The first event, by seq, whose seq does not follow the one before or whose
+# prev_hash is not the stored hash of the one before.
+_LINKS_SQL = """
+SELECT seq, id, prev_seq FROM (
+    SELECT seq, id, prev_hash, lag(seq, 1, 0::bigint) OVER w AS prev_seq,
+           lag(hash, 1, %s::varchar) OVER w AS expected_prev
+    FROM qpgov_event WINDOW w AS (ORDER BY seq)
+) chain
+WHERE seq <> prev_seq + 1 OR prev_hash <> expected_prev
+ORDER BY seq LIMIT 1
+"""
+
+
+def _verify_in_sql():
+    """The same checks as `_verify_in_python`, as two scans inside PostgreSQL.
+
+    One parallel scan hashes every body and compares it with the columns; one
+    ordered scan checks seq gaps and links. The lowest seq with a problem wins.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CONTENT_SQL)
+        count, bad_content = cursor.fetchone()
+        cursor.execute(_LINKS_SQL, [GENESIS_HASH])
+        broken = cursor.fetchone()
+        if broken and (bad_content is None or broken[0] <= bad_content):
+            seq, event_id, prev_seq = broken
+            if seq != prev_seq + 1:
+                return prev_seq, Problem(prev_seq + 1, None, f"missing; the next event is #{seq}")
+            return seq - 1, Problem(seq, event_id, "does not link to the event before it")
+        if bad_content is not None:
+            cursor.execute("SELECT id FROM qpgov_event WHERE seq = %s", [bad_content])
+            event_id = cursor.fetchone()[0]
+            return bad_content - 1, Problem(bad_content, event_id, "content does not match its hash")
+        cursor.execute("SELECT hash FROM qpgov_event ORDER BY seq DESC LIMIT 1")
+        last = cursor.fetchone()
+    return count, _check_head(count, last[0] if last else GENESIS_HASH)

@@ -52,6 +52,9 @@ class Event(models.Model):
     recorded_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The exact canonical JSON whose SHA-256 is `hash` (ASCII only: json.dumps
+    # escapes the rest). verify_log checks that the columns above say the same.
+    body = models.TextField(editable=False)
 
     objects = EventQuerySet.as_manager()
 
@@ -75,6 +78,11 @@ class Event(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    def seal(self):
+        """Set `body` and `hash` from the hashed fields; call once, just before inserting."""
+        self.body = self.canonical_bytes().decode("ascii")
+        self.hash = hashlib.sha256(self.body.encode("ascii")).hexdigest()
 
 
 # The fields an event's hash covers, in a fixed order. Never reorder or remove

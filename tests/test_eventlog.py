@@ -98,3 +98,169 @@ def test_an_event_rolls_back_with_its_transaction(subject):
         raise RuntimeError
     assert not Event.objects.exists()
     assert eventlog.verify() == (0, None)
+
+
+# --- what verification proves, on both paths --------------------------------------
+# `verify()` runs inside PostgreSQL on PostgreSQL and in Python on SQLite;
+# `verify(python=True)` is the Python walk on either. Every tampering below must
+# be caught by both, naming the same event.
+
+
+@pytest.fixture(params=["default", "python"])
+def check(request):
+    python = request.param == "python"
+    return lambda: eventlog.verify(python=python)
+
+
+@pytest.fixture
+def five(subject, alice):
+    """Five events, the odd ones by alice; returns them by seq."""
+    for i in range(1, 6):
+        eventlog.append(subject, "note", actor=alice if i % 2 else None, note=f"event {i}",
+                        data={"n": i, "tags": ["a", "b"]})
+    return {e.seq: e for e in Event.objects.all()}
+
+
+def assert_problem(result, seq, reason, checked):
+    got_checked, problem = result
+    assert problem is not None, "the tampering went unnoticed"
+    assert (problem.seq, reason in problem.reason, got_checked) == (seq, True, checked), problem
+
+
+def test_an_untouched_chain_verifies_on_both_paths(five, check):
+    assert check() == (5, None)
+
+
+def test_text_beyond_ascii_nested_data_and_no_actor_verify(subject, check):
+    eventlog.append(subject, "note", note="café ☕ 🚀 שלום עולם \\u00e9 \"quoted\" \\ back\nslash",
+                    data={"nested": {"list": [1, 2.5, None, True, {"deep": "ü"}], "empty": {}},
+                          "unicode": "日本語", "big": 2**62, "float": 0.1})
+    eventlog.append(subject, "note", actor=None, data={})
+    event = Event.objects.get(seq=1)
+    assert event.body.isascii() and event.hash == event.compute_hash()
+    assert check() == (2, None)
+
+
+def test_it_notices_a_column_changed_without_the_body(five, eve, check):
+    tamper("UPDATE qpgov_event SET note = %s WHERE seq = 3", "rewritten")
+    assert_problem(check(), 3, "content does not match its hash", 2)
+
+
+@pytest.mark.parametrize("column, value", [
+    ("data", '{"n": 2, "tags": ["a", "b"]}'),
+    ("data", '{"n": 3.0, "tags": ["a", "b"]}'),  # equal as jsonb, not in Python
+    ("data", '{"tags": ["a", "b"], "n": 3, "extra": null}'),
+    ("occurred_at", "2001-02-03 04:05:06+00"),
+    ("actor_id", None),
+    ("subject_id", 99),
+    ("kind", "vote"),
+])
+def test_it_notices_any_hashed_column_changed(five, column, value, check):
+    assert five[3].actor_id is not None
+    tamper(f"UPDATE qpgov_event SET {column} = %s WHERE seq = 3", value)  # noqa: S608 - a fixed list
+    assert_problem(check(), 3, "content does not match its hash", 2)
+
+
+def test_it_notices_the_actor_swapped_for_another_user(five, eve, check):
+    tamper("UPDATE qpgov_event SET actor_id = %s WHERE seq = 3", eve.pk)
+    assert_problem(check(), 3, "content does not match its hash", 2)
+
+
+def test_it_notices_the_body_changed_without_the_columns(five, check):
+    tamper("UPDATE qpgov_event SET body = replace(body, 'event 2', 'event X') WHERE seq = 2")
+    assert_problem(check(), 2, "content does not match its hash", 1)
+
+
+def test_it_notices_a_changed_hash(five, check):
+    tamper("UPDATE qpgov_event SET hash = %s WHERE seq = 3", "f" * 64)
+    assert_problem(check(), 3, "content does not match its hash", 2)
+
+
+def test_it_notices_a_body_that_is_not_json_even_with_its_own_hash(five, check):
+    from hashlib import sha256
+
+    tamper("UPDATE qpgov_event SET body = %s, hash = %s WHERE seq = 2", "not json",
+           sha256(b"not json").hexdigest())
+    assert_problem(check(), 2, "content does not match its hash", 1)
+
+
+def test_an_event_rewritten_whole_breaks_the_link_of_the_next(five, check):
+    event = five[3]
+    event.note = "rewritten, body and hash too"
+    event.seal()
+    tamper("UPDATE qpgov_event SET note = %s, body = %s, hash = %s WHERE seq = 3",
+           event.note, event.body, event.hash)
+    assert_problem(check(), 4, "does not link to the event before it", 3)
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_a_body_rewritten_in_another_json_form_is_caught_at_the_latest_by_the_next_link(five, python):
+    from hashlib import sha256
+
+    body = Event.objects.get(seq=3).body.replace('{"actor_id"', '{"extra":1,  "actor_id"')
+    tamper("UPDATE qpgov_event SET body = %s, hash = %s WHERE seq = 3",
+           body, sha256(body.encode()).hexdigest())
+    checked, problem = eventlog.verify(python=python)
+    if python or connection.vendor != "postgresql":  # the Python walk wants the canonical text itself
+        assert (checked, problem.seq, problem.reason) == (2, 3, "content does not match its hash")
+    else:  # PostgreSQL reads the same values from it; the hash it changed breaks the next link
+        assert (checked, problem.seq, problem.reason) == (3, 4, "does not link to the event before it")
+
+
+def test_it_notices_a_relinked_event(five, check):
+    tamper("UPDATE qpgov_event SET prev_hash = %s WHERE seq = 3", "a" * 64)
+    assert_problem(check(), 3, "does not link to the event before it", 2)
+
+
+def test_it_notices_a_deleted_event(five, check):
+    tamper("DELETE FROM qpgov_event WHERE seq = 2")
+    assert_problem(check(), 2, "missing; the next event is #3", 1)
+
+
+def test_it_names_the_lowest_of_several_problems(five, check):
+    tamper("UPDATE qpgov_event SET note = %s WHERE seq = 4", "rewritten")
+    tamper("DELETE FROM qpgov_event WHERE seq = 5")
+    tamper("UPDATE qpgov_event SET prev_hash = %s WHERE seq = 2", "a" * 64)
+    assert_problem(check(), 2, "does not link", 1)
+
+
+def test_it_notices_a_moved_head(five, check):
+    tamper("UPDATE qpgov_chainhead SET hash = %s", "b" * 64)
+    assert_problem(check(), 5, "chain head does not match", 5)
+
+
+def test_it_notices_a_truncated_tail(five, check):
+    tamper("DELETE FROM qpgov_event WHERE seq = 5")
+    assert_problem(check(), 5, "chain head does not match", 4)
+
+
+def test_verify_log_python_walks_the_chain_in_python(five, capsys, django_assert_num_queries):
+    call_command("verify_log", "--python")
+    assert "log ok: 5 events" in capsys.readouterr().out
+    tamper("UPDATE qpgov_event SET note = %s WHERE seq = 2", "rewritten")
+    with pytest.raises(CommandError, match=r"event #2 .*content does not match its hash"):
+        call_command("verify_log", "--python")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL path is PostgreSQL only")
+def test_on_postgresql_the_database_hashes_and_links(five):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert eventlog.verify() == (5, None)
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "sha256(convert_to(e.body" in sql and "lag(hash" in sql
+    assert "ORDER BY \"qpgov_event\".\"seq\"" not in sql  # no row came back to Python
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_outside_a_transaction_it_reads_one_snapshot_and_still_notices_tampering(check):
+    subject = Group.objects.get(name="Core Ops")
+    for i in range(3):
+        eventlog.append(subject, "note", note=f"event {i}")
+    assert check() == (3, None)
+    tamper("UPDATE qpgov_event SET note = %s WHERE seq = 2", "rewritten")
+    assert_problem(check(), 2, "content does not match its hash", 1)
+    tamper("UPDATE qpgov_event SET body = %s WHERE seq = 1", "[]")
+    assert_problem(check(), 1, "content does not match its hash", 0)
+    assert not connection.in_atomic_block

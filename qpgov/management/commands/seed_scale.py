@@ -124,7 +124,7 @@ def make_events(count, subject_ids, actors, rng=None):
                       kind=kind, actor=actor, actor_name=actor.username, from_state=before,
                       to_state=after, note="", revision_hash="", data={"i": i},
                       occurred_at=at, recorded_at=at, prev_hash=prev)
-            e.hash = e.compute_hash()
+            e.seal()
             prev = e.hash
             batch.append(e)
             if len(batch) == BATCH:
