@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import condition, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
 from qpgov.http import Conflict
@@ -240,22 +240,11 @@ def public_log_changed_at():
     return max((t for t in latest if t), default=None)
 
 
-def _public_last_modified(request, *args, **kwargs):
-    return pagecache.stamp("changes:public", public_log_changed_at)
-
-
-def _public_etag(request, *args, **kwargs):
-    # The same data and the same page of it: the same representation.
-    stamp = _public_last_modified(request)
-    return f"{stamp.timestamp() if stamp else 0}-{request.GET.get('page', '1')[:12]}"
-
-
 @require_safe
-@condition(etag_func=_public_etag, last_modified_func=_public_last_modified)
 @cache_control(public=True, max_age=60)
 def public_log(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))
         return render(request, "changes/public_log.html", {"page": page})
 
-    return pagecache.cached_page("changes:public", _public_last_modified(request), request, render_page)
+    return pagecache.serve(request, "changes:public", public_log_changed_at, render_page)
