@@ -13,7 +13,7 @@ A repeat visitor costs one cache round trip (the stamp and the page in one
 read) and no query: the page's ETag and Last-Modified are cached with it.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.cache import cache
 from django.db import transaction
@@ -24,10 +24,9 @@ from django.utils.http import http_date, parse_http_date_safe, quote_etag
 STAMP_TTL = 60
 
 
-def _read_stamp(name: str, compute) -> float:
-    """Stamp `name` as a POSIX time (0: no data yet), computed and cached on a miss."""
-    value = compute()
-    value = value.timestamp() if value else 0
+def _read_stamp(name: str, compute) -> datetime | int:
+    """Stamp `name` from the database (0: no data yet), cached for the next readers."""
+    value = compute() or 0
     # add, not set: a slow reader's older value never replaces a newer one.
     cache.add(f"stamp:{name}", value, STAMP_TTL)
     return value
@@ -38,7 +37,7 @@ def stamp(name: str, compute) -> datetime | None:
     value = cache.get(f"stamp:{name}")
     if value is None:
         value = _read_stamp(name, compute)
-    return datetime.fromtimestamp(value, UTC) if value else None
+    return value or None
 
 
 def touch(name: str) -> None:
@@ -70,8 +69,9 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         response = HttpResponse(body)
     else:
         response = render()
-        etag = response.get("ETag") or quote_etag(f"{current}-{number or 1}")
-        last_modified = response.get("Last-Modified") or (http_date(current) if current else None)
+        stamped = current.timestamp() if current else 0
+        etag = response.get("ETag") or quote_etag(f"{stamped}-{number or 1}")
+        last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
         if shared and response.status_code == 200:
             cache.set(page_key, (current, response.content, etag, last_modified))
     response.headers["ETag"] = etag
