@@ -10,8 +10,9 @@ from django.db.models import Max
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import http_date, quote_etag
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import condition, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
 from qpgov.http import Conflict
@@ -315,48 +316,34 @@ def published_last_modified(request, *args, **kwargs):
     return pagecache.stamp("postmortems", _published_changed_at)
 
 
-def _published_postmortem(request, slug: str) -> Postmortem | None:
-    """One query per request, shared by the ETag, Last-Modified and the view."""
-    if not hasattr(request, "_qpgov_postmortem"):
-        request._qpgov_postmortem = (
-            Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)
-            .only("pk", "title", "body", "slug", "published_at", "public_updated_at",
-                  "content_hash", "state").first()
-        )
-    return request._qpgov_postmortem
-
-
-def _postmortem_etag(request, slug):
-    pm = _published_postmortem(request, slug)
-    return f"{pm.content_hash[:16]}-{pm.public_updated_at.timestamp():.6f}" if pm else None
-
-
-def _postmortem_last_modified(request, slug):
-    pm = _published_postmortem(request, slug)
-    return pm.public_updated_at if pm else None
-
-
 @require_safe
-@condition(last_modified_func=published_last_modified)
 @cache_control(public=True, max_age=60)
 def public_list(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(postmortems.published(), PUBLIC_PAGE_SIZE).get_page(request.GET.get("page"))
         return render(request, "postmortems/list.html", {"page": page})
 
-    return pagecache.cached_page("postmortems", published_last_modified(request), request,
-                                 render_page)
+    return pagecache.serve(request, "postmortems", _published_changed_at, render_page)
 
 
 @require_safe
-@condition(etag_func=_postmortem_etag, last_modified_func=_postmortem_last_modified)
 @cache_control(public=True, max_age=60)
 def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    pm = _published_postmortem(request, slug)
-    if pm is None:
-        raise Http404("No published post-mortem here.")
-    # Lazy: the template reads it only when its cached fragment is stale.
-    amendments = postmortems.published_amendments(pm)
-    return pagecache.cached_page(
-        f"postmortem:{pm.pk}", pm.public_updated_at, request,
-        lambda: render(request, "postmortems/detail.html", {"pm": pm, "amendments": amendments}))
+    def render_page():
+        pm = (Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)
+              .only("pk", "title", "body", "slug", "published_at", "public_updated_at",
+                    "content_hash", "state").first())
+        if pm is None:
+            raise Http404("No published post-mortem here.")
+        # Lazy: the template reads it only when its cached fragment is stale.
+        amendments = postmortems.published_amendments(pm)
+        response = render(request, "postmortems/detail.html", {"pm": pm, "amendments": amendments})
+        # This page's own version, not the whole group's: an amendment to another
+        # post-mortem re-renders this page but does not make readers download it again.
+        response["ETag"] = quote_etag(f"{pm.content_hash[:16]}-{pm.public_updated_at.timestamp():.6f}")
+        response["Last-Modified"] = http_date(pm.public_updated_at.timestamp())
+        return response
+
+    # Every publication moves the group's stamp, so it also validates each page.
+    return pagecache.serve(request, "postmortems", _published_changed_at, render_page,
+                           page=f"postmortem:{slug}")

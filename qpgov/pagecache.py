@@ -1,51 +1,82 @@
-"""Rendered public pages, cached under a key that includes the data's last change.
+"""Rendered public pages, served from the cache until the data behind them changes.
 
-Public pages are read far more than they change. Each public page has a
+Public pages are read far more than they change. Each group of public pages has a
 *stamp*: the time its data last changed. The stamp is read from the database
 and kept in the cache for at most STAMP_TTL seconds; code that changes public
 data calls `touch(name)` after commit, which drops the cached stamp so the next
-reader sees the new one. Pages are cached under a key that includes the stamp,
-so a change simply produces a new key: no host serves an old copy after the
-stamp moved. In production the cache is Redis, shared by every web host.
+reader reads the new one from the database. Each cached page carries the stamp
+it was rendered under and is served only while that is still the stamp: a
+change moves the stamp, and no host serves the old copy after that. In
+production the cache is Redis, shared by every web host.
+
+A repeat visitor costs one cache round trip (the stamp and the page in one
+read) and no query: the page's ETag and Last-Modified are cached with it.
 """
 
 from datetime import datetime
 
 from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date, parse_http_date_safe, quote_etag
 
 STAMP_TTL = 60
 
 
+def _read_stamp(name: str, compute) -> datetime | int:
+    """Stamp `name` from the database (0: no data yet), cached for the next readers."""
+    value = compute() or 0
+    # add, not set: a slow reader's older value never replaces a newer one.
+    cache.add(f"stamp:{name}", value, STAMP_TTL)
+    return value
+
+
 def stamp(name: str, compute) -> datetime | None:
-    """The last-change time of public page `name`, from the cache or `compute()`."""
-    key = f"stamp:{name}"
-    value = cache.get(key)
+    """The last-change time of public page group `name`, from the cache or `compute()`."""
+    value = cache.get(f"stamp:{name}")
     if value is None:
-        value = compute() or 0
-        cache.set(key, value, STAMP_TTL)
+        value = _read_stamp(name, compute)
     return value or None
 
 
 def touch(name: str) -> None:
-    """Forget page `name`'s stamp once the current transaction commits."""
+    """Forget stamp `name` once the current transaction commits."""
     transaction.on_commit(lambda: cache.delete(f"stamp:{name}"))
 
 
-def cached_page(name: str, when, request, render) -> HttpResponse:
-    """Return the cached response body for (name, when, query string), rendering on a miss.
+def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> HttpResponse:
+    """Public page `page` of group `name`, from the cache while stamp `name` holds.
 
-    Only visitors who are not signed in share the cache: a signed-in page carries
-    the person's name and a CSRF token and must never be served to anyone else.
+    `compute()` reads the stamp from the database; `render()` builds the page.
+    The page's validators are the ones `render()` set on its response, else the
+    stamp and the page number. Only visitors who are not signed in share the
+    cache: a signed-in page carries the person's name and a CSRF token.
     """
-    if request.user.is_authenticated:
-        return render()
-    key = f"page:{name}:{when.timestamp() if when else 0}:{request.GET.urlencode()}"
-    body = cache.get(key)
-    if body is None:
+    number = request.GET.get("page", "")
+    # Any other query parameter does not change the page; an odd page number is
+    # rendered but not cached, so junk cannot fill the cache.
+    shared = not request.user.is_authenticated and (
+        number == "" or (number.isdigit() and len(number) <= 6))
+    stamp_key, page_key = f"stamp:{name}", f"page:{name}:{page}:{number}"
+    found = cache.get_many([stamp_key, page_key] if shared else [stamp_key])
+    current = found.get(stamp_key)
+    if current is None:
+        current = _read_stamp(name, compute)
+    entry = found.get(page_key)
+    if entry is not None and entry[0] == current:
+        _, body, etag, last_modified = entry
+        response = HttpResponse(body)
+    else:
         response = render()
-        if response.status_code == 200:
-            cache.set(key, response.content)
-        return response
-    return HttpResponse(body)
+        stamped = current.timestamp() if current else 0
+        etag = response.get("ETag") or quote_etag(f"{stamped}-{number or 1}")
+        last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
+        if shared and response.status_code == 200:
+            cache.set(page_key, (current, response.content, etag, last_modified))
+    response.headers["ETag"] = etag
+    if last_modified:
+        response.headers["Last-Modified"] = last_modified
+    return get_conditional_response(request, etag=etag,
+                                    last_modified=parse_http_date_safe(last_modified or ""),
+                                    response=response)

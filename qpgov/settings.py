@@ -186,7 +186,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 CACHE_URL = os.getenv("CACHE_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+        {"BACKEND": "qpgov.cache.RedisCache", "LOCATION": CACHE_URL,
          "TIMEOUT": 3600}
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "TIMEOUT": 3600}

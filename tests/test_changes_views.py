@@ -174,6 +174,30 @@ def test_the_list_filters(client, alice, olga, oscar):
     assert client.get(reverse("changes:list"), {"state": "draft"}).context["page"].paginator.count == 1
 
 
+def test_the_list_shows_a_change_to_a_row_at_once(client, alice, olga):
+    proposal = draft(alice, title="Raise the rpc peer limit")
+    client.force_login(alice)
+    assert "Raise the rpc peer limit" in client.get(reverse("changes:list")).content.decode()
+    client.post(reverse("changes:edit", args=[proposal.pk]),
+                {**form_data(), "title": "Raise the rpc peer limit to 80"})
+    client.post(reverse("changes:submit", args=[proposal.pk]))
+    html = client.get(reverse("changes:list")).content.decode()
+    assert "Raise the rpc peer limit to 80" in html and "In review" in html
+    client.force_login(olga)  # the same rows, rendered once, for anyone who may see them
+    html = client.get(reverse("changes:list")).content.decode()
+    assert "Raise the rpc peer limit to 80" in html and "olga" in html
+
+
+def test_a_draft_never_reaches_another_persons_list_through_the_cache(client, alice, olga):
+    in_review(alice, title="Open port 30304 for the new relay")
+    draft(alice, title="A draft nobody else should see")
+    client.force_login(alice)
+    assert "A draft nobody else should see" in client.get(reverse("changes:list")).content.decode()
+    client.force_login(olga)
+    html = client.get(reverse("changes:list")).content.decode()
+    assert "Open port 30304" in html and "A draft nobody else should see" not in html
+
+
 @pytest.mark.parametrize("rows", [1, 60])
 def test_the_list_costs_a_constant_number_of_queries(client, alice, olga, rows,
                                                      django_assert_max_num_queries):
