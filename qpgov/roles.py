@@ -77,7 +77,9 @@ def require(user: User | AnonymousUser, action: str) -> None:
 
 def context_processor(request):
     """Expose `perms_qp` (action -> bool) and the visible navigation to templates."""
-    user = request.user
+    # A request refused before the auth middleware ran (a bad Host header gets
+    # its 400 page that way) has no user: it is shown the page as anyone would be.
+    user = getattr(request, "user", None) or AnonymousUser()
     allowed = {action: can(user, action) for action in ACTIONS}
     nav = [(label, url) for label, url, action in NAVIGATION if allowed[action]]
     return {"perms_qp": allowed, "qp_nav": nav, "qp_roles": sorted(roles_of(user))}

@@ -198,3 +198,12 @@ def test_evidence_is_only_served_under_its_own_incident(client, rita, evidence_d
                                        storage_name=name, size=3, sha256="0" * 64)
     assert client.get(reverse("incidents:evidence", args=[mine.pk, evidence.pk])).status_code == 200
     assert client.get(reverse("incidents:evidence", args=[other.pk, evidence.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_forged_host_header_gets_the_400_page_not_a_500():
+    # Django refuses the host before the auth middleware runs, so the 400 page is
+    # rendered for a request that has no user at all.
+    response = Client(raise_request_exception=False).get("/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert b"qpgov" in response.content
