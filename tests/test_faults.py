@@ -251,3 +251,31 @@ def test_a_running_worker_recovers_by_itself_after_postgresql_restarts(
     assert eventlog.verify()[1] is None
     with capsys.disabled():
         print("\n  fault survived: PostgreSQL restarted under a running worker, no worker restart")
+
+
+def _sessions_opened() -> int:
+    """Connections ever opened to the test database (PostgreSQL 14+ counts them)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts PostgreSQL sessions")
+def test_a_worker_with_persistent_connections_runs_a_whole_response_on_one_connection(
+    own_worker, rita, carol, make_demo_node  # carol: the council member who is notified
+):
+    # Celery's Django fixup would close the connection around every task, so
+    # each step paid for a new PostgreSQL connection; qpgov.celery keeps it.
+    node = make_demo_node("validator-1")
+    own_worker(DB_CONN_MAX_AGE="600")
+    warm_up = declare(rita, [node], title="Warm up the worker's connection")
+    wait_for(lambda: state_of(warm_up) == Incident.CONTAINED, timeout=60, message="the warm-up")
+    opened = _sessions_opened()
+    incident = declare(rita, [node], title="Four steps on one connection")
+    wait_for(lambda: state_of(incident) == Incident.CONTAINED, timeout=60, message="the response")
+    # A session that ends reports itself at once. Without reuse each of the four
+    # steps would add one; allowed here: this test's own reconnect, and the
+    # worker's long-lived session reporting its start late.
+    connection.close()
+    assert _sessions_opened() - opened <= 2
