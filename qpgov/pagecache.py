@@ -18,6 +18,7 @@ from datetime import datetime
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 
@@ -27,7 +28,7 @@ STAMP_TTL = 60
 def _read_stamp(name: str, compute) -> datetime | int:
     """Stamp `name` from the database (0: no data yet), cached for the next readers."""
     value = compute() or 0
-    # add, not set: a slow reader's older value never replaces a newer one.
+    # add, not set: a reader never replaces a stamp that `touch` has moved.
     cache.add(f"stamp:{name}", value, STAMP_TTL)
     return value
 
@@ -41,8 +42,16 @@ def stamp(name: str, compute) -> datetime | None:
 
 
 def touch(name: str) -> None:
-    """Forget stamp `name` once the current transaction commits."""
-    transaction.on_commit(lambda: cache.delete(f"stamp:{name}"))
+    """Move stamp `name` to the time the current transaction commits.
+
+    Setting a new value, rather than deleting the key for the next reader to
+    fill from the database, matters when changes commit out of order: a page
+    rendered between two commits could otherwise be stored under the stamp the
+    database shows after both, and be served without the later change. Once the
+    moved stamp expires it is read from the database again, which costs one
+    more render of each page and nothing else.
+    """
+    transaction.on_commit(lambda: cache.set(f"stamp:{name}", timezone.now(), STAMP_TTL))
 
 
 def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> HttpResponse:
@@ -53,11 +62,13 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
     stamp and the page number. Only visitors who are not signed in share the
     cache: a signed-in page carries the person's name and a CSRF token.
     """
-    number = request.GET.get("page", "")
-    # Any other query parameter does not change the page; an odd page number is
-    # rendered but not cached, so junk cannot fill the cache.
-    shared = not request.user.is_authenticated and (
-        number == "" or (number.isdigit() and len(number) <= 6))
+    # A single page (`page` set) has no page numbers; on a list, any other query
+    # parameter does not change the page. An odd page number is rendered but not
+    # cached and gets no ETag of ours, so junk can neither fill the cache nor
+    # reach a header.
+    number = "" if page else request.GET.get("page", "")
+    plain = number == "" or (number.isdigit() and len(number) <= 6)
+    shared = plain and not request.user.is_authenticated
     stamp_key, page_key = f"stamp:{name}", f"page:{name}:{page}:{number}"
     found = cache.get_many([stamp_key, page_key] if shared else [stamp_key])
     current = found.get(stamp_key)
@@ -70,11 +81,12 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
     else:
         response = render()
         stamped = current.timestamp() if current else 0
-        etag = response.get("ETag") or quote_etag(f"{stamped}-{number or 1}")
+        etag = response.get("ETag") or (quote_etag(f"{stamped}-{number or 1}") if plain else None)
         last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
         if shared and response.status_code == 200:
             cache.set(page_key, (current, response.content, etag, last_modified))
-    response.headers["ETag"] = etag
+    if etag:
+        response.headers["ETag"] = etag
     if last_modified:
         response.headers["Last-Modified"] = last_modified
     return get_conditional_response(request, etag=etag,

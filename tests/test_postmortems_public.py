@@ -206,6 +206,38 @@ def test_an_odd_page_number_is_served_but_not_cached(client, published):
     assert cache.get("page:postmortems::last") is None
 
 
+def test_a_page_number_with_a_newline_gets_a_page_not_a_500(client, published):
+    for url in (reverse("postmortems:list"), reverse("changes:public")):
+        response = client.get(url, {"page": "1\n2"})
+        assert response.status_code == 200 and "ETag" not in response
+
+
+def test_a_single_page_ignores_page_numbers_and_caches_one_copy(client, published):
+    first = client.get(published.get_public_url())
+    again = client.get(published.get_public_url(), {"page": "7"})
+    assert again.status_code == 200 and again["ETag"] == first["ETag"]
+    assert cache.get(f"page:postmortems:postmortem:{published.slug}:7") is None
+    assert cache.get(f"page:postmortems:postmortem:{published.slug}:") is not None
+
+
+def test_a_change_committed_out_of_order_still_reaches_a_cached_page(
+    client, published, rita, carol, django_capture_on_commit_callbacks
+):
+    # B is published after A's amendment took its time but before it commits; a
+    # reader in between caches A without the amendment under the stamp the
+    # database shows after both. A's commit must still move the stamp.
+    with time_machine.travel(timezone.now() - timedelta(minutes=5), tick=False):
+        amendment = pmf.amendment_in_review(published, rita, text="The peer limit was the cause.")
+        amended_at = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        pmf.published(rita, carol, title="Another stall")
+    assert "The peer limit" not in client.get(published.get_public_url()).content.decode()
+    with time_machine.travel(amended_at, tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        postmortems.publish(amendment, carol)
+    assert "The peer limit" in client.get(published.get_public_url()).content.decode()
+
+
 class Elements(HTMLParser):
     """Every element and attribute a browser would build from the markup."""
 
