@@ -83,9 +83,9 @@ def retry_step(incident: Incident, step_id: int, user) -> ResponseStep:
             attempts_before_human_retry=step.attempts,
         ) != 1:
             raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
-        eventlog.append(incident, "step_retried", actor=user, note=f"{step.label}: retry "
-                        "requested", data={"step": step.kind})
-        advance(incident)
+        advance(incident, [eventlog.entry(incident, "step_retried", actor=user,
+                                          note=f"{step.label}: retry requested",
+                                          data={"step": step.kind})])
     step.refresh_from_db()
     return step
 
@@ -108,9 +108,8 @@ def skip_step(incident: Incident, step_id: int, user, reason: str) -> ResponseSt
             lease_expires_at=None,
         ) != 1:
             raise Conflict(f"\"{step.label}\" changed meanwhile; reload the page.")
-        eventlog.append(incident, "step_skipped", actor=user, note=f"{step.label}: {reason}",
-                        data={"step": step.kind})
-        advance(incident)
+        advance(incident, [eventlog.entry(incident, "step_skipped", actor=user,
+                                          note=f"{step.label}: {reason}", data={"step": step.kind})])
     step.refresh_from_db()
     return step
 
@@ -129,18 +128,20 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
         incident.resolution = resolution
         incident.resolve()
         incident.save()
-        eventlog.append(incident, "resolved", actor=user, from_state=Incident.CONTAINED,
-                        to_state=incident.state, note=resolution,
-                        data={"unfreeze": [n.name for n in unfreeze]})
+        events = [eventlog.entry(incident, "resolved", actor=user, from_state=Incident.CONTAINED,
+                                 to_state=incident.state, note=resolution,
+                                 data={"unfreeze": [n.name for n in unfreeze]})]
         for node in unfreeze:
             if Node.objects.filter(id=node.id, frozen=True).update(
                 unfreeze_requested_at=timezone.now()
             ):
-                eventlog.append(incident, "unfreeze_confirmed", actor=user,
-                                note=f"{node.name}: commander confirmed it may run again",
-                                data={"node": node.name})
+                events.append(eventlog.entry(
+                    incident, "unfreeze_confirmed", actor=user,
+                    note=f"{node.name}: commander confirmed it may run again",
+                    data={"node": node.name}))
                 send_on_commit(unfreeze_node, node.id)
-        advance(incident)
+        # The chain head is locked last, after the incident, its steps and nodes.
+        advance(incident, events, locked=True)
     return incident
 
 
