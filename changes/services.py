@@ -319,15 +319,29 @@ def decide_due(now=None) -> dict:
     counts: dict[str, int] = {}
     due = list(due_ids(now))
     for start in range(0, len(due), SWEEP_BATCH):
-        with transaction.atomic():
-            events: list[dict] = []
-            for proposal_id in due[start:start + SWEEP_BATCH]:
-                state = _decide_locked(proposal_id, now, events)
-                if state:
-                    counts[state] = counts.get(state, 0) + 1
-            eventlog.append_many(events)
+        batch = due[start:start + SWEEP_BATCH]
+        try:
+            with transaction.atomic():
+                events: list[dict] = []
+                decided = [_decide_locked(proposal_id, now, events) for proposal_id in batch]
+                eventlog.append_many(events)
+        except Exception:
+            # One proposal that cannot be decided must not hold back the rest
+            # of its batch at every sweep: decide them one by one instead.
+            log.exception("a sweep batch failed; deciding its %d proposals one by one", len(batch))
+            decided = [_decide_alone(proposal_id, now) for proposal_id in batch]
+        for state in filter(None, decided):
+            counts[state] = counts.get(state, 0) + 1
     counts["reminded"] = send_due_reminders(now)
     return counts
+
+
+def _decide_alone(proposal_id: int, now) -> str | None:
+    try:
+        return decide(proposal_id, now)
+    except Exception:
+        log.exception("could not decide proposal %s", proposal_id)
+        return None
 
 
 def send_due_reminders(now) -> int:

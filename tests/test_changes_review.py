@@ -211,6 +211,31 @@ def test_the_sweep_decides_in_batches_with_one_append_per_batch(
     assert eventlog.verify()[1] is None
 
 
+def test_a_proposal_that_cannot_be_decided_does_not_hold_back_its_batch(
+    alice, olga, start, monkeypatch, caplog
+):
+    with at(start):
+        due = [in_review(alice, title=f"Raise the peer limit to {40 + i}") for i in range(3)]
+        for proposal in due:
+            vote(proposal, olga)
+    broken = due[1]
+    real = services.current_outcome
+
+    def outcome(proposal, tally=None):
+        if proposal.pk == broken.pk:
+            raise RuntimeError("a policy row nobody can read")
+        return real(proposal, tally)
+
+    monkeypatch.setattr(services, "current_outcome", outcome)
+    with at(start + 24 * H):
+        assert services.decide_due() == {"approved": 2, "reminded": 0}
+    states = {p.pk: p.state for p in Proposal.objects.filter(pk__in=[p.pk for p in due])}
+    assert states == {due[0].pk: State.APPROVED, broken.pk: State.IN_REVIEW,
+                      due[2].pk: State.APPROVED}
+    assert f"could not decide proposal {broken.pk}" in caplog.text
+    assert eventlog.verify()[1] is None
+
+
 def test_submission_emails_the_approvers_and_the_decision_emails_the_proposer(
     alice, olga, oscar, start, django_capture_on_commit_callbacks
 ):
