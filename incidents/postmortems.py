@@ -198,7 +198,7 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
             doc.slug = doc.slug or _unique_slug(doc)
             doc.public_updated_at = doc.published_at
         doc.save()
-        # The public page changed: this moves Last-Modified, the ETag and the cache keys.
+        # The public page changed: this moves its Last-Modified and ETag, and the stamp.
         Postmortem.objects.filter(pk=pm.pk).update(public_updated_at=doc.published_at)
         pagecache.touch("postmortems")
         kind = "postmortem_published" if isinstance(doc, Postmortem) else "amendment_published"

@@ -82,7 +82,7 @@ class Event(models.Model):
     def seal(self):
         """Set `body` and `hash` from the hashed fields; call once, just before inserting."""
         self.body = self.canonical_bytes().decode("ascii")
-        self.hash = hashlib.sha256(self.body.encode("ascii")).hexdigest()
+        self.hash = hashlib.sha256(self.body.encode("ascii")).hexdigest()  # the same bytes, once
 
 
 # The fields an event's hash covers, in a fixed order. Never reorder or remove

@@ -186,8 +186,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 CACHE_URL = os.getenv("CACHE_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "qpgov.cache.RedisCache", "LOCATION": CACHE_URL,
-         "TIMEOUT": 3600}
+        # Short socket timeouts: the cache fails open (qpgov/cache.py), which helps
+        # only if a Redis that stopped answering is given up on quickly.
+        {"BACKEND": "qpgov.cache.RedisCache", "LOCATION": CACHE_URL, "TIMEOUT": 3600,
+         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}}
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "TIMEOUT": 3600}
     )
