@@ -10,7 +10,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
@@ -259,7 +258,6 @@ def public_log_changed_at():
 
 
 @require_safe
-@cache_control(public=True, max_age=60)
 def public_log(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))

@@ -11,7 +11,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import http_date, quote_etag
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
@@ -317,7 +316,6 @@ def published_last_modified(request, *args, **kwargs):
 
 
 @require_safe
-@cache_control(public=True, max_age=60)
 def public_list(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(postmortems.published(), PUBLIC_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -327,7 +325,6 @@ def public_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@cache_control(public=True, max_age=60)
 def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def render_page():
         pm = (Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)

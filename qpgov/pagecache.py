@@ -19,10 +19,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, parse_http_date_safe, quote_etag
 
 STAMP_TTL = 60
+# How long browsers and proxies may keep a public page without asking again.
+PUBLIC_MAX_AGE = 60
 
 
 def _read_stamp(name: str, compute) -> datetime | int:
@@ -85,10 +87,21 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
         if shared and response.status_code == 200:
             cache.set(page_key, (current, response.content, etag, last_modified))
+    if etag and request.user.is_authenticated:
+        # A person's copy differs from the public one (it names them), so it gets
+        # its own validator: after signing out, it is not confirmed as current.
+        etag = f'{etag[:-1]}-u{request.user.pk}"'
     if etag:
         response.headers["ETag"] = etag
     if last_modified:
         response.headers["Last-Modified"] = last_modified
-    return get_conditional_response(request, etag=etag,
-                                    last_modified=parse_http_date_safe(last_modified or ""),
-                                    response=response)
+    response = get_conditional_response(request, etag=etag,
+                                        last_modified=parse_http_date_safe(last_modified or ""),
+                                        response=response)
+    if request.user.is_authenticated:
+        # Carries the person's name: never reused by a shared cache, and checked
+        # again by the browser, so a page seen before signing out is not shown after.
+        patch_cache_control(response, private=True, no_cache=True)
+    else:
+        patch_cache_control(response, public=True, max_age=PUBLIC_MAX_AGE)
+    return response

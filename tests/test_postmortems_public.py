@@ -193,7 +193,15 @@ def test_an_amendment_elsewhere_does_not_change_a_pages_validators(
 
 def test_signed_in_people_neither_get_nor_leave_a_shared_copy(client, published, rita):
     client.force_login(rita)
-    assert "rita" in client.get(published.get_public_url()).content.decode()
+    mine = client.get(published.get_public_url())
+    assert "rita" in mine.content.decode()
+    # Nor may the browser show it again after signing out without asking.
+    assert "private" in mine["Cache-Control"] and "no-cache" in mine["Cache-Control"]
+    assert "public" not in mine["Cache-Control"]
+    client.logout()
+    again = client.get(published.get_public_url(), HTTP_IF_NONE_MATCH=mine["ETag"])
+    assert again.status_code == 200 and "rita" not in again.content.decode()
+    client.force_login(rita)
     assert "rita" in client.get(reverse("postmortems:list")).content.decode()
     client.logout()
     assert "rita" not in client.get(published.get_public_url()).content.decode()
