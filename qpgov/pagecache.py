@@ -11,10 +11,20 @@ production the cache is Redis, shared by every web host.
 
 A repeat visitor costs one cache round trip (the stamp and the page in one
 read) and no query: the page's ETag and Last-Modified are cached with it.
+
+Each web process also keeps what it read for LOCAL_SECONDS (one second), so a
+page read many times a second costs one cache round trip per second per
+process rather than one per visit; a busy public page is where the round trip
+was most of the cost. The price is a bound on staleness: after a change, a
+process that has just read the page may serve the old copy for up to a second.
+The process that made the change drops its copies at commit, so the person who
+published sees the result at once.
 """
 
+import time
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +35,40 @@ from django.utils.http import http_date, parse_http_date_safe, quote_etag
 STAMP_TTL = 60
 # How long browsers and proxies may keep a public page without asking again.
 PUBLIC_MAX_AGE = 60
+# Pages kept in each process at most; past that the copies are dropped at once,
+# which costs one cache read per page and keeps memory bounded whatever is asked.
+LOCAL_MAX_PAGES = 500
+
+# group name -> {page key: (monotonic time read, cache entry)}
+_local: dict[str, dict[str, tuple[float, tuple]]] = {}
+_local_count = 0
+
+
+def _local_get(name: str, page_key: str):
+    found = _local.get(name, {}).get(page_key)
+    if found is not None and time.monotonic() - found[0] < settings.PAGE_CACHE_LOCAL_SECONDS:
+        return found[1]
+    return None
+
+
+def _local_put(name: str, page_key: str, entry: tuple) -> None:
+    global _local_count
+    if settings.PAGE_CACHE_LOCAL_SECONDS <= 0:
+        return
+    if _local_count >= LOCAL_MAX_PAGES:
+        forget()
+    _local.setdefault(name, {})[page_key] = (time.monotonic(), entry)
+    _local_count += 1
+
+
+def forget(name: str | None = None) -> None:
+    """Drop this process's copies of group `name` (every group if None)."""
+    global _local_count
+    if name is None:
+        _local.clear()
+        _local_count = 0
+    else:
+        _local_count -= len(_local.pop(name, {}))
 
 
 def _read_stamp(name: str, compute) -> datetime | int:
@@ -53,7 +97,11 @@ def touch(name: str) -> None:
     moved stamp expires it is read from the database again, which costs one
     more render of each page and nothing else.
     """
-    transaction.on_commit(lambda: cache.set(f"stamp:{name}", timezone.now(), STAMP_TTL))
+    def moved():
+        cache.set(f"stamp:{name}", timezone.now(), STAMP_TTL)
+        forget(name)
+
+    transaction.on_commit(moved)
 
 
 def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> HttpResponse:
@@ -72,12 +120,18 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
     plain = number == "" or (number.isdigit() and len(number) <= 6)
     shared = plain and not request.user.is_authenticated
     stamp_key, page_key = f"stamp:{name}", f"page:{name}:{page}:{number}"
-    found = cache.get_many([stamp_key, page_key] if shared else [stamp_key])
-    current = found.get(stamp_key)
-    if current is None:
-        current = _read_stamp(name, compute)
-    entry = found.get(page_key)
-    if entry is not None and entry[0] == current:
+    entry = _local_get(name, page_key) if shared else None
+    if entry is None:
+        found = cache.get_many([stamp_key, page_key] if shared else [stamp_key])
+        current = found.get(stamp_key)
+        if current is None:
+            current = _read_stamp(name, compute)
+        entry = found.get(page_key)
+        if entry is not None and entry[0] != current:
+            entry = None
+        if entry is not None:
+            _local_put(name, page_key, entry)
+    if entry is not None:
         _, body, etag, last_modified = entry
         response = HttpResponse(body)
     else:
@@ -86,7 +140,9 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         etag = response.get("ETag") or (quote_etag(f"{stamped}-{number or 1}") if plain else None)
         last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
         if shared and response.status_code == 200:
-            cache.set(page_key, (current, response.content, etag, last_modified))
+            entry = (current, response.content, etag, last_modified)
+            cache.set(page_key, entry)
+            _local_put(name, page_key, entry)
     if etag and request.user.is_authenticated:
         # A person's copy differs from the public one (it names them), so it gets
         # its own validator: after signing out, it is not confirmed as current.

@@ -195,6 +195,11 @@ CACHES = {
     )
 }
 
+# Each web process keeps a public page it has read for this long before asking
+# the cache again: the most a page can lag a change made through another
+# process (qpgov/pagecache.py). 0 turns the copy off.
+PAGE_CACHE_LOCAL_SECONDS = float(os.getenv("PAGE_CACHE_LOCAL_SECONDS", "1"))
+
 # Celery. The database is the source of truth; messages only wake work up, so
 # a lost message delays work (the sweeps re-dispatch) but never loses it.
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", "filesystem://")

@@ -240,7 +240,10 @@ def _empty_cache():
     """Each test starts with an empty cache, so cached pages never leak between tests."""
     from django.core.cache import cache
 
+    from qpgov import pagecache
+
     cache.clear()
+    pagecache.forget()
 
 
 # Post-mortems.

@@ -1,5 +1,6 @@
 """The public side: published post-mortems for anyone, and nothing else."""
 
+import time
 from datetime import timedelta
 from html.parser import HTMLParser
 from xml.etree import ElementTree
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import postmortems
+from qpgov import pagecache
 from tests import postmortem_factories as pmf
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -299,3 +301,36 @@ def test_public_pages_carry_strict_security_headers(client, published):
     assert "unsafe-inline" not in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_another_process_s_publication_shows_once_the_local_copy_expires(client, published, rita, carol,
+                                                                       settings):
+    # Each web process keeps a page it read for PAGE_CACHE_LOCAL_SECONDS. Another
+    # process publishing moves the shared stamp (its on-commit hook, played here
+    # by hand) but cannot drop this process's copy: that copy is the staleness bound.
+    settings.PAGE_CACHE_LOCAL_SECONDS = 0.3
+    url = reverse("postmortems:list")
+    assert "Another stall" not in client.get(url).content.decode()
+    pmf.published(rita, carol, title="Another stall")
+    cache.set("stamp:postmortems", timezone.now(), pagecache.STAMP_TTL)
+    assert "Another stall" not in client.get(url).content.decode()
+    time.sleep(0.3)
+    assert "Another stall" in client.get(url).content.decode()
+
+
+def test_with_the_local_copy_off_another_process_s_publication_shows_at_once(client, published, rita,
+                                                                           carol, settings):
+    settings.PAGE_CACHE_LOCAL_SECONDS = 0
+    url = reverse("postmortems:list")
+    client.get(url)
+    pmf.published(rita, carol, title="Another stall")
+    cache.set("stamp:postmortems", timezone.now(), pagecache.STAMP_TTL)
+    assert "Another stall" in client.get(url).content.decode()
+
+
+def test_each_process_keeps_a_bounded_number_of_pages(client, published, monkeypatch):
+    monkeypatch.setattr(pagecache, "LOCAL_MAX_PAGES", 5)
+    for number in range(1, 13):
+        assert client.get(reverse("postmortems:list"), {"page": str(number)}).status_code == 200
+        assert pagecache._local_count <= 5
+    assert pagecache._local_count == 2  # dropped at 5 after the 10th page, then 11 and 12
