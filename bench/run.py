@@ -193,6 +193,9 @@ def bench_pages(port=8765):
             ("public post-mortem list", "/postmortems/", None, "≥ 0.8"),
             ("public post-mortem page", pm.get_public_url(), None, "≥ 0.8"),
             ("public change log", "/changes/public/", None, "≥ 0.8"),
+            # Not a qpgov page: the share of a signed-in page that the session,
+            # user and roles lookups alone take, for reading the two rows below.
+            ("bare signed-in view", "/bench/bare-signed-in", cookie, "—"),
             ("proposal list (signed in)", "/changes/", cookie, "≥ 0.4"),
             ("proposal page (signed in)", f"/changes/{some}/", cookie, "≥ 0.4"),
         ]:
