@@ -173,13 +173,19 @@ def _unique_slug(pm: Postmortem) -> str:
 
 
 def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
-    """Approve and publish. Findings block it unless `override_reason` explains them."""
+    """Approve and publish. Findings block it unless `override_reason` explains them.
+
+    Locks the text, then (for an amendment) its post-mortem, then the chain head
+    when the events are appended last, the order every path here keeps.
+    """
     override_reason = override_reason.strip()
     with transaction.atomic():
         doc = _locked(doc)
         _require_reviewer(doc, user)
         require_state(doc, doc.IN_REVIEW, "published")
-        if isinstance(doc, Amendment) and doc.postmortem.state != Postmortem.PUBLISHED:
+        pm = doc if isinstance(doc, Postmortem) else Postmortem.objects.select_for_update().get(
+            pk=doc.postmortem_id)
+        if pm is not doc and pm.state != Postmortem.PUBLISHED:
             raise Conflict("An amendment is published only after its post-mortem.")
         report = review(doc)
         if report.missing:
@@ -188,12 +194,11 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
         if report.findings and not override_reason:
             raise ValidationError("The compliance or sensitive-data check found problems: fix them "
                                   "(send it back) or override them with a written reason.")
+        events = []
         if override_reason and report.findings:
-            eventlog.append(doc, "compliance_overridden", actor=user, note=override_reason,
-                            data={"findings": [str(f) for f in report.findings]})
+            events.append(eventlog.entry(doc, "compliance_overridden", actor=user, note=override_reason,
+                                         data={"findings": [str(f) for f in report.findings]}))
         doc.publish(user, override_reason if report.findings else "")
-        pm = doc if isinstance(doc, Postmortem) else Postmortem.objects.select_for_update().get(
-            pk=doc.postmortem_id)
         if isinstance(doc, Postmortem):
             doc.slug = doc.slug or _unique_slug(doc)
             doc.public_updated_at = doc.published_at
@@ -202,11 +207,12 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
         Postmortem.objects.filter(pk=pm.pk).update(public_updated_at=doc.published_at)
         pagecache.touch("postmortems")
         kind = "postmortem_published" if isinstance(doc, Postmortem) else "amendment_published"
-        eventlog.append(doc, kind, actor=user, from_state=doc.IN_REVIEW, to_state=doc.state,
-                        revision_hash=doc.content_hash)
+        events.append(eventlog.entry(doc, kind, actor=user, from_state=doc.IN_REVIEW, to_state=doc.state,
+                                     revision_hash=doc.content_hash))
         if isinstance(doc, Postmortem):
-            eventlog.append(doc.incident, "postmortem_published", actor=user,
-                            note=doc.get_public_url(), revision_hash=doc.content_hash)
+            events.append(eventlog.entry(doc.incident, "postmortem_published", actor=user,
+                                         note=doc.get_public_url(), revision_hash=doc.content_hash))
+        eventlog.append_many(events)
     return doc
 
 
