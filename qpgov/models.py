@@ -9,6 +9,7 @@ can never fork.
 
 import hashlib
 import json
+import math
 from datetime import UTC
 
 from django.conf import settings
@@ -81,6 +82,7 @@ class Event(models.Model):
 
     def seal(self):
         """Set `body` and `hash` from the hashed fields; call once, just before inserting."""
+        _refuse_floats(self.data)
         self.body = self.canonical_bytes().decode("ascii")
         self.hash = hashlib.sha256(self.body.encode("ascii")).hexdigest()  # the same bytes, once
 
@@ -101,6 +103,24 @@ def canonical_bytes(values: tuple) -> bytes:
         for i, (name, value) in enumerate(zip(HASHED_FIELDS, values, strict=True))
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _refuse_floats(value) -> None:
+    """Refuse floats in event data that would not read back as themselves.
+
+    PostgreSQL's jsonb gives 1e20 back as an integer (Python writes floats from
+    1e16 up with an exponent), which `verify_log --python` would then report as
+    tampering; NaN and infinities are not JSON at all. Record such a number as text.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) >= 1e16:
+            raise TypeError(f"event data cannot hold the float {value!r}; record it as text")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_floats(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _refuse_floats(item)
 
 
 def _iso(value) -> str:

@@ -264,3 +264,19 @@ def test_outside_a_transaction_it_reads_one_snapshot_and_still_notices_tampering
     tamper("UPDATE qpgov_event SET body = %s WHERE seq = 1", "[]")
     assert_problem(check(), 1, "content does not match its hash", 0)
     assert not connection.in_atomic_block
+
+
+@pytest.mark.parametrize("number", [1e16, -1e20, float("nan"), float("inf")])
+def test_event_data_refuses_a_float_that_would_not_read_back_as_itself(subject, number):
+    # jsonb gives 1e20 back as an integer, and NaN is not JSON: either would make
+    # the Python verifier report tampering that never happened.
+    from django.db import transaction
+
+    with pytest.raises(TypeError, match="record it as text"), transaction.atomic():
+        eventlog.append(subject, "note", data={"nested": [{"n": number}]})
+    assert not Event.objects.exists()
+
+
+def test_floats_that_read_back_as_themselves_verify_on_both_paths(subject, check):
+    eventlog.append(subject, "note", data={"n": [0.1, 2.5, 3.0, 1e-7, -9.99e15, 123456789.125]})
+    assert check() == (1, None)
