@@ -263,6 +263,8 @@ def public_log_changed_at():
 def public_log(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(public_changes(), PAGE_SIZE).get_page(request.GET.get("page"))
-        return render(request, "changes/public_log.html", {"page": page})
+        response = render(request, "changes/public_log.html", {"page": page})
+        response.page_number = page.number
+        return response
 
     return pagecache.serve(request, "changes:public", public_log_changed_at, render_page)

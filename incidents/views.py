@@ -319,7 +319,9 @@ def published_last_modified(request, *args, **kwargs):
 def public_list(request: HttpRequest) -> HttpResponse:
     def render_page():
         page = Paginator(postmortems.published(), PUBLIC_PAGE_SIZE).get_page(request.GET.get("page"))
-        return render(request, "postmortems/list.html", {"page": page})
+        response = render(request, "postmortems/list.html", {"page": page})
+        response.page_number = page.number
+        return response
 
     return pagecache.serve(request, "postmortems", _published_changed_at, render_page)
 

@@ -107,7 +107,8 @@ def touch(name: str) -> None:
 def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> HttpResponse:
     """Public page `page` of group `name`, from the cache while stamp `name` holds.
 
-    `compute()` reads the stamp from the database; `render()` builds the page.
+    `compute()` reads the stamp from the database; `render()` builds the page,
+    and on a list sets `response.page_number` to the page it showed.
     The page's validators are the ones `render()` set on its response, else the
     stamp and the page number. Only visitors who are not signed in share the
     cache: a signed-in page carries the person's name and a CSRF token.
@@ -139,7 +140,10 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         stamped = current.timestamp() if current else 0
         etag = response.get("ETag") or (quote_etag(f"{stamped}-{number or 1}") if plain else None)
         last_modified = response.get("Last-Modified") or (http_date(stamped) if current else None)
-        if shared and response.status_code == 200:
+        # A list page says which page it showed (`response.page_number`): a number
+        # past the end shows the last page, and is not cached again under its own key.
+        shown = getattr(response, "page_number", None)
+        if shared and response.status_code == 200 and (number == "" or shown is None or number == str(shown)):
             entry = (current, response.content, etag, last_modified)
             cache.set(page_key, entry)
             _local_put(name, page_key, entry)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import postmortems
+from incidents import views as incident_views
 from qpgov import pagecache
 from tests import postmortem_factories as pmf
 
@@ -328,9 +329,23 @@ def test_with_the_local_copy_off_another_process_s_publication_shows_at_once(cli
     assert "Another stall" in client.get(url).content.decode()
 
 
-def test_each_process_keeps_a_bounded_number_of_pages(client, published, monkeypatch):
+def test_each_process_keeps_a_bounded_number_of_pages(client, published, rita, carol, monkeypatch):
     monkeypatch.setattr(pagecache, "LOCAL_MAX_PAGES", 5)
+    monkeypatch.setattr(incident_views, "PUBLIC_PAGE_SIZE", 1)
+    for i in range(11):
+        pmf.published(rita, carol, title=f"Stall {i}")
     for number in range(1, 13):
         assert client.get(reverse("postmortems:list"), {"page": str(number)}).status_code == 200
         assert pagecache._local_count <= 5
     assert pagecache._local_count == 2  # dropped at 5 after the 10th page, then 11 and 12
+
+
+def test_a_page_number_past_the_end_shows_the_last_page_without_caching_it_again(client, published):
+    url = reverse("postmortems:list")
+    for number in ("2", "999999", "01"):
+        response = client.get(url, {"page": number})
+        assert response.status_code == 200 and published.title in response.content.decode()
+        assert cache.get(f"page:postmortems::{number}") is None
+    assert pagecache._local_count == 0
+    client.get(url, {"page": "1"})
+    assert cache.get("page:postmortems::1") is not None
