@@ -77,7 +77,8 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
         )
     failures: list[tuple[str, str]] = []
     acted = 0
-    for node in step.incident.nodes.order_by("name"):
+    # The claim read the nodes (incidents.tasks._claim); sort them here rather than ask again.
+    for node in sorted(step.incident.nodes.all(), key=lambda node: node.name):
         if node.id in done:
             continue
         acted += 1
