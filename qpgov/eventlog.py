@@ -57,7 +57,7 @@ def append_many(entries: list[dict]) -> list[Event]:
         # Locking the head row serialises all appends: no two events can claim
         # the same predecessor, so the chain never forks. Callers lock their own
         # rows first and the head last, so holders of the head never wait on them.
-        seq, prev_hash = ChainHead.objects.select_for_update().values_list("seq", "hash").get(pk=1)
+        seq, prev_hash = _lock_head()
         now = timezone.now()
         events = []
         for fields in entries:
@@ -73,6 +73,18 @@ def append_many(entries: list[dict]) -> list[Event]:
             Event.objects.bulk_create(events)
             ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
     return events
+
+
+def _lock_head() -> tuple[int, str]:
+    """Lock the chain head; return its (seq, hash)."""
+    if connection.vendor != "postgresql":
+        return ChainHead.objects.select_for_update().values_list("seq", "hash").get(pk=1)
+    # Every event of every part of qpgov passes here: plain SQL costs a third of
+    # what the ORM spends building the same statement.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash FROM {connection.ops.quote_name(ChainHead._meta.db_table)} "
+                       "WHERE id = 1 FOR UPDATE")
+        return cursor.fetchone()
 
 
 def _insert_moving_head(events: list[Event], seq: int, last_hash: str) -> None:
