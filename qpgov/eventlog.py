@@ -82,8 +82,7 @@ def _lock_head() -> tuple[int, str]:
     # Every event of every part of qpgov passes here: plain SQL costs a third of
     # what the ORM spends building the same statement.
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT seq, hash FROM {connection.ops.quote_name(ChainHead._meta.db_table)} "
-                       "WHERE id = 1 FOR UPDATE")
+        cursor.execute("SELECT seq, hash FROM qpgov_chainhead WHERE id = 1 FOR UPDATE")
         return cursor.fetchone()
 
 
@@ -94,13 +93,11 @@ def _insert_moving_head(events: list[Event], seq: int, last_hash: str) -> None:
     where bulk_create and update() take two. The caller holds the head's lock.
     """
     fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"WITH head AS (UPDATE {quote(ChainHead._meta.db_table)} SET seq = %s, hash = %s WHERE id = 1) "
-        f"INSERT INTO {quote(Event._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(events))} RETURNING id"
-    )
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(events))
+    # Only the model's own column names are formatted in; every value is a parameter.
+    sql = ("WITH head AS (UPDATE qpgov_chainhead SET seq = %s, hash = %s WHERE id = 1) "  # noqa: S608
+           f"INSERT INTO qpgov_event ({columns}) VALUES {rows} RETURNING id")
     params = [seq, last_hash]
     for event in events:
         params += [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
