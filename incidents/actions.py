@@ -77,7 +77,8 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
         )
     failures: list[tuple[str, str]] = []
     acted = 0
-    for node in step.incident.nodes.order_by("name"):
+    # The claim read the nodes (incidents.tasks._claim); sort them here rather than ask again.
+    for node in sorted(step.incident.nodes.all(), key=lambda node: node.name):
         if node.id in done:
             continue
         acted += 1
@@ -115,7 +116,8 @@ def _finish(attempt: StepAttempt, status, result, error_class="", message=""):
         attempt.output_excerpt = (attempt.output_excerpt + "\n" + message).strip()
     if not attempt.output_sha256 and attempt.output_excerpt:
         attempt.output_sha256 = hashlib.sha256(attempt.output_excerpt.encode()).hexdigest()
-    attempt.save()
+    attempt.save(update_fields=["status", "finished_at", "error_class", "exit_code",
+                                "output_excerpt", "output_sha256"])
 
 
 def freeze(step, task_id):
@@ -265,9 +267,12 @@ def notify_governance(step, task_id):
     incident = step.incident
     record = StepAttempt.objects.create(step=step, attempt=step.attempts,
                                         status=ResponseStep.RUNNING, task_id=task_id)
-    # A retry only repeats the deliveries that have not succeeded yet.
-    delivered = set(incident.deliveries.filter(purpose=NotificationDelivery.NOTICE, ok=True)
-                    .values_list("channel", "recipient"))
+    # A retry only repeats the deliveries that have not succeeded yet (a first
+    # try has none: only this step sends notices).
+    delivered = set()
+    if step.attempts > 1:
+        delivered = set(incident.deliveries.filter(purpose=NotificationDelivery.NOTICE, ok=True)
+                        .values_list("channel", "recipient"))
     council = list(council_members())
     members = [m.email for m in council if (NotificationDelivery.EMAIL, m.email) not in delivered]
     if not council:
@@ -275,11 +280,13 @@ def notify_governance(step, task_id):
                 "No Governance Council member has an email address.")
         raise StepFailed("NoCouncil", "No Governance Council member has an email address.")
     subject = f"[{incident.severity}] Incident INC-{incident.pk}: {incident.title}"
+    # Both people in one query; often they are the same person.
+    people = User.objects.in_bulk({incident.declared_by_id, incident.commander_id})
     body = (
-        f"{incident.severity} incident declared by {incident.declared_by} at "
+        f"{incident.severity} incident declared by {people[incident.declared_by_id]} at "
         f"{incident.declared_at:%Y-%m-%d %H:%M} UTC.\n\n{incident.summary}\n\n"
         f"Affected nodes: {', '.join(n.name for n in incident.nodes.all())}\n"
-        f"Commander: {incident.commander}\n\n"
+        f"Commander: {people[incident.commander_id]}\n\n"
         f"Please acknowledge: {_incident_link(incident, 'incidents:acknowledge')}\n"
     )
     deliveries = _email(incident, NotificationDelivery.NOTICE, members, subject, body)

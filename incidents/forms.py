@@ -22,7 +22,8 @@ class NodeChoiceField(forms.ModelMultipleChoiceField):
     def clean(self, value):
         for pk in value if isinstance(value, (list, tuple)) else ():
             text = str(pk).strip()
-            if text.lstrip("+-").isdigit() and not -(2**63) <= int(text) < 2**63:
+            # isdecimal(), not isdigit(): "²" is a digit that int() refuses.
+            if text.lstrip("+-").isdecimal() and not -(2**63) <= int(text) < 2**63:
                 raise forms.ValidationError(self.error_messages["invalid_pk_value"],
                                             code="invalid_pk_value", params={"pk": pk})
         return super().clean(value)

@@ -40,7 +40,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
         incident.nodes.set(nodes)
-        ResponseStep.objects.bulk_create(
+        steps = ResponseStep.objects.bulk_create(
             ResponseStep(incident=incident, kind=kind, position=i)
             for i, kind in enumerate(book.steps, start=1)
         )
@@ -56,7 +56,10 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
                   "detected_at": incident.detected_at.isoformat()},
         )
-        advance(incident, [detected, declared], locked=True)
+        # The steps as just created need not be read back, if the database
+        # returned their ids (PostgreSQL, SQLite 3.35+).
+        advance(incident, [detected, declared], locked=True,
+                steps=steps if all(s.pk for s in steps) else None)
     return incident
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F
+from django.db.models import Exists, F, prefetch_related_objects
 from django.utils import timezone
 
 from qpgov import eventlog
@@ -32,24 +32,27 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=60)
 
 
-def advance(incident: Incident, events=(), *, locked: bool = False) -> ResponseStep | None:
+def advance(incident: Incident, events=(), *, locked: bool = False,
+            steps: list[ResponseStep] | None = None) -> ResponseStep | None:
     """Append `events`, mark the incident contained when it is, and queue the first unfinished step if due.
 
     Call inside a transaction. The incident is locked here unless the caller
-    already holds it (`locked`); the chain head is locked last, by the append.
-    The message goes out after the transaction commits.
+    already holds it (`locked`, and then `steps` may be its steps as read under
+    that lock); the chain head is locked last, by the append. The message goes
+    out after the transaction commits.
     """
     if not locked:
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        incident, steps = lock_with_steps(incident.pk)
+    elif steps is None:
+        steps = list(incident.steps.order_by("position"))
     events = list(events)
-    steps = list(incident.steps.order_by("position"))
     before_postmortem = [s for s in steps if s.kind != runbook.POSTMORTEM]
     if incident.state in (Incident.DECLARED, Incident.RESPONDING) and all(
         s.status in ResponseStep.DONE for s in before_postmortem
     ):
         previous = incident.state
         incident.contain()
-        incident.save()
+        incident.save(update_fields=["state"])
         events.append(eventlog.entry(
             incident, "contained", from_state=previous, to_state=incident.state,
             note="freeze, logs, snapshot and notification are each done or skipped"))
@@ -65,20 +68,45 @@ def advance(incident: Incident, events=(), *, locked: bool = False) -> ResponseS
     return queued
 
 
-def _claim(step_id: int, task_id: str) -> ResponseStep | None:
-    step = (
-        ResponseStep.objects.select_related("incident").annotate(node_count=Count("incident__nodes"))
-        .filter(id=step_id).first()
+def lock_with_steps(incident_id: int) -> tuple[Incident, list[ResponseStep]]:
+    """Lock the incident and read it with its steps, in position order, in one statement.
+
+    Only the incident's row is locked (FOR UPDATE OF): the steps are read under
+    its lock, the order every writer of steps takes, so they cannot change
+    behind it except by the engine's own conditional updates.
+    """
+    steps = list(
+        ResponseStep.objects.select_related("incident").select_for_update(of=("incident",))
+        .filter(incident_id=incident_id).order_by("position")
     )
-    if step is None or step.status != ResponseStep.PENDING:
+    incident = steps[0].incident
+    for step in steps:
+        step.incident = incident  # one instance for all, as incident.steps would give
+    return incident, steps
+
+
+def _claim(step_id: int, task_id: str) -> ResponseStep | None:
+    try:
+        # get(), not first(): first() would order by the incident's declared_at, a join for nothing.
+        step = ResponseStep.objects.select_related("incident").get(id=step_id)
+    except ResponseStep.DoesNotExist:
+        return None
+    if step.status != ResponseStep.PENDING:
         return None  # a duplicate delivery, or a step someone else has
     if step.kind == runbook.POSTMORTEM and step.incident.state != Incident.RESOLVED:
         return None
     now = timezone.now()
+    if step.next_attempt_at is None or step.next_attempt_at > now:
+        return None  # not due yet: an early retry message, or its turn has not come
+    incident = step.incident
+    # Every step acts on or names the incident's nodes: read them once, here,
+    # where the lease needs their number; incident.nodes.all() reuses them.
+    prefetch_related_objects([incident], "nodes")
     # Long enough for every node's commands to hit their timeout, so the sweep
     # never takes a step from a worker that is merely slow.
     lease = max(step.policy.lease,
-                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT * step.node_count + 60))
+                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT
+                          * len(incident.nodes.all()) + 60))
     unfinished_before = ResponseStep.objects.filter(
         incident_id=step.incident_id, position__lt=step.position
     ).exclude(status__in=ResponseStep.DONE)
@@ -96,21 +124,22 @@ def _claim(step_id: int, task_id: str) -> ResponseStep | None:
         return None  # not due yet, an earlier step unfinished, or someone else got there first
     step.status, step.task_id, step.attempts = ResponseStep.RUNNING, task_id, step.attempts + 1
     step.lease_expires_at, step.started_at, step.finished_at = now + lease, now, None
-    incident = step.incident
     events = []
     with transaction.atomic():
         if incident.state == Incident.DECLARED:
-            incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+            # Lock the row and re-read its state only: the rest was just read,
+            # and this transition changes nothing else.
+            incident.refresh_from_db(fields=["state"],
+                                     from_queryset=Incident.objects.select_for_update())
             if incident.state == Incident.DECLARED:
                 incident.start_response()
-                incident.save()
+                incident.save(update_fields=["state"])
                 events.append(eventlog.entry(incident, "responding", from_state=Incident.DECLARED,
                                              to_state=incident.state, note="the first step started"))
         events.append(eventlog.entry(
             incident, "step_started", note=f"{step.label}, try {step.attempts}",
             data={"step": step.kind, "attempt": step.attempts, "task_id": task_id}))
         eventlog.append_many(events)
-    step.incident = incident
     return step
 
 
@@ -122,16 +151,19 @@ def _succeed(step: ResponseStep, task_id: str, note: str, events: list) -> None:
     """Record the step's success with the events its work produced, and queue the next step."""
     with transaction.atomic():
         # The incident before the step, the same order as the responders' actions.
-        incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+        incident, steps = lock_with_steps(step.incident_id)
         if _owned(step, task_id).update(status=ResponseStep.SUCCEEDED, finished_at=timezone.now(),
                                         lease_expires_at=None, last_error="") != 1:
             # Our lease expired and another task owns the step now; what this
             # try did (a manifest, say) still goes on the record.
             eventlog.append_many(events)
             return
+        for other in steps:
+            if other.id == step.id:
+                other.status = ResponseStep.SUCCEEDED  # as the update just wrote it
         events = [*events, eventlog.entry(incident, "step_succeeded", note=f"{step.label}: {note}",
                                           data={"step": step.kind, "attempt": step.attempts})]
-        advance(incident, events, locked=True)
+        advance(incident, events, locked=True, steps=steps)
 
 
 def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> None:

@@ -57,9 +57,8 @@ def append_many(entries: list[dict]) -> list[Event]:
         # Locking the head row serialises all appends: no two events can claim
         # the same predecessor, so the chain never forks. Callers lock their own
         # rows first and the head last, so holders of the head never wait on them.
-        head = ChainHead.objects.select_for_update().get(pk=1)
+        seq, prev_hash = _lock_head()
         now = timezone.now()
-        seq, prev_hash = head.seq, head.hash
         events = []
         for fields in entries:
             seq += 1
@@ -68,9 +67,47 @@ def append_many(entries: list[dict]) -> list[Event]:
             event.seal()
             prev_hash = event.hash
             events.append(event)
-        Event.objects.bulk_create(events)
-        ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+        if connection.vendor == "postgresql":
+            _insert_moving_head(events, seq, prev_hash)
+        else:
+            Event.objects.bulk_create(events)
+            ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
     return events
+
+
+def _lock_head() -> tuple[int, str]:
+    """Lock the chain head; return its (seq, hash)."""
+    if connection.vendor != "postgresql":
+        return ChainHead.objects.select_for_update().values_list("seq", "hash").get(pk=1)
+    # Every event of every part of qpgov passes here: plain SQL costs a third of
+    # what the ORM spends building the same statement.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM qpgov_chainhead WHERE id = 1 FOR UPDATE")
+        return cursor.fetchone()
+
+
+def _insert_moving_head(events: list[Event], seq: int, last_hash: str) -> None:
+    """Insert `events` and move the chain head to (`seq`, `last_hash`) in one statement.
+
+    PostgreSQL runs the head's UPDATE in a data-modifying CTE: one round trip
+    where bulk_create and update() take two. The caller holds the head's lock.
+    """
+    fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(events))
+    # Only the model's own column names are formatted in; every value is a parameter.
+    sql = ("WITH head AS (UPDATE qpgov_chainhead SET seq = %s, hash = %s WHERE id = 1) "  # noqa: S608
+           f"INSERT INTO qpgov_event ({columns}) VALUES {rows} RETURNING id")
+    params = [seq, last_hash]
+    for event in events:
+        params += [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    # PostgreSQL returns the rows of a multi-row VALUES in order (bulk_create relies on it too).
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding, event._state.db = False, connection.alias
 
 
 @dataclass

@@ -26,8 +26,9 @@ def test_events_chain_each_to_the_one_before(subject, alice):
 def test_a_batch_is_chained_in_order_under_one_lock_of_the_head(subject, alice,
                                                              django_assert_num_queries):
     eventlog.append(subject, "note", note="before")
-    # Lock the head, insert every event in one statement, move the head.
-    with django_assert_num_queries(3):
+    # Lock the head, insert every event in one statement, move the head; on
+    # PostgreSQL the insert and the move are one statement.
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 3):
         first, second, third = eventlog.append_many([
             eventlog.entry(subject, "note", actor=alice, note="one"),
             eventlog.entry(subject, "note", note="two", data={"n": 2}),

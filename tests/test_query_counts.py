@@ -1,11 +1,14 @@
-"""Every list and detail page costs the same number of queries at 1 row and at 500."""
+"""Every list and detail page costs the same number of queries at 1 row and at 500,
+and each incident response step a fixed number of statements per node."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from changes.models import Proposal, State
 from incidents import services as incident_services
-from incidents.models import Incident, Node
+from incidents.models import Incident, Node, ResponseStep
+from incidents.tasks import run_step
 from qpgov import eventlog
 from qpgov.management.commands.seed_scale import make_proposals
 from tests.factories import in_review
@@ -87,3 +90,36 @@ def test_the_node_registry(client, olga, rows, django_assert_max_num_queries):
     client.force_login(olga)
     with django_assert_max_num_queries(6):
         assert client.get(reverse("incidents:nodes")).status_code == 200
+
+
+# Statements (BEGIN and COMMIT included) for declaring, and for each automated
+# step with one node, then for each further node: (PostgreSQL, SQLite). A node
+# costs its try, its rows and its events in their own transaction; on SQLite
+# each append to the log is one statement more (no INSERT ... WITH UPDATE).
+DECLARE_STATEMENTS = (12, 13)
+STEP_STATEMENTS = {
+    "freeze": ((23, 26), (7, 8)),  # the first step also moves the incident to responding
+    "preserve_logs": ((22, 25), (7, 8)),
+    "snapshot": ((22, 25), (7, 8)),
+    "notify_governance": ((20, 22), (0, 0)),  # two council members, two emails
+}
+
+
+@pytest.mark.parametrize("node_count", [1, 3])
+def test_each_response_step_costs_a_fixed_number_of_statements_per_node(
+    settings, rita, carol, chris, evidence_dir, published, node_count, django_assert_max_num_queries
+):
+    settings.QPGOV_NODE_COMMAND_SET = "drill"  # every node command succeeds at once
+    which = 0 if connection.vendor == "postgresql" else 1
+    nodes = [Node.objects.create(name=f"validator-{i}") for i in range(node_count)]
+    with django_assert_max_num_queries(DECLARE_STATEMENTS[which]):
+        incident = incident_services.declare(title="Drill", severity="SEV3", nodes=nodes,
+                                             declared_by=rita)
+    for step in incident.steps.exclude(kind="postmortem").order_by("position"):
+        first, each_further = STEP_STATEMENTS[step.kind]
+        with django_assert_max_num_queries(first[which] + each_further[which] * (node_count - 1)):
+            run_step(step.id)
+        step.refresh_from_db()
+        assert step.status == ResponseStep.SUCCEEDED
+    incident.refresh_from_db()
+    assert incident.state == Incident.CONTAINED
