@@ -349,3 +349,22 @@ def test_a_page_number_past_the_end_shows_the_last_page_without_caching_it_again
     assert pagecache._local_count == 0
     client.get(url, {"page": "1"})
     assert cache.get("page:postmortems::1") is not None
+
+
+def test_public_copies_say_they_vary_with_the_cookie(client, published):
+    # A proxy must not hand the public copy to someone signed in, or the reverse;
+    # the copy served from this process's memory reads no session to earn it.
+    for url in (reverse("postmortems:list"), reverse("postmortems:list"), published.get_public_url(),
+                reverse("changes:public")):
+        response = client.get(url)
+        assert response["Vary"] == "Cookie" and response["Cache-Control"] == "public, max-age=60"
+
+
+def test_a_stale_session_cookie_gets_the_public_copy(client, published, rita):
+    client.force_login(rita)
+    client.get(reverse("postmortems:list"))
+    client.logout()
+    client.cookies["sessionid"] = "no-such-session"
+    response = client.get(reverse("postmortems:list"))
+    assert response["Cache-Control"] == "public, max-age=60" and "rita" not in response.content.decode()
+    assert client.get(reverse("postmortems:list"), HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
