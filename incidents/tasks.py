@@ -72,8 +72,11 @@ def lock_with_steps(incident_id: int) -> tuple[Incident, list[ResponseStep]]:
     """Lock the incident and read it with its steps, in position order, in one statement.
 
     Only the incident's row is locked (FOR UPDATE OF): the steps are read under
-    its lock, the order every writer of steps takes, so they cannot change
-    behind it except by the engine's own conditional updates.
+    its lock. Responders' actions change steps under the same lock; a try that
+    fails and the sweep update a step without it, but only by conditional
+    updates on a step that is running or overdue, never a done step, and the
+    step that is queued next has no message in flight, so what `advance()`
+    decides from these rows still holds.
     """
     steps = list(
         ResponseStep.objects.select_related("incident").select_for_update(of=("incident",))

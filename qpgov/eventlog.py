@@ -97,16 +97,16 @@ def _insert_moving_head(events: list[Event], seq: int, last_hash: str) -> None:
     rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(events))
     # Only the model's own column names are formatted in; every value is a parameter.
     sql = ("WITH head AS (UPDATE qpgov_chainhead SET seq = %s, hash = %s WHERE id = 1) "  # noqa: S608
-           f"INSERT INTO qpgov_event ({columns}) VALUES {rows} RETURNING id")
+           f"INSERT INTO qpgov_event ({columns}) VALUES {rows} RETURNING seq, id")
     params = [seq, last_hash]
     for event in events:
         params += [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = [pk for (pk,) in cursor.fetchall()]
-    # PostgreSQL returns the rows of a multi-row VALUES in order (bulk_create relies on it too).
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
+        ids = dict(cursor.fetchall())
+    # Matched by seq rather than by position: RETURNING's row order is not promised.
+    for event in events:
+        event.pk = ids[event.seq]
         event._state.adding, event._state.db = False, connection.alias
 
 

@@ -3,28 +3,32 @@
 Public pages are read far more than they change. Each group of public pages has a
 *stamp*: the time its data last changed. The stamp is read from the database
 and kept in the cache for at most STAMP_TTL seconds; code that changes public
-data calls `touch(name)` after commit, which drops the cached stamp so the next
-reader reads the new one from the database. Each cached page carries the stamp
-it was rendered under and is served only while that is still the stamp: a
-change moves the stamp, and no host serves the old copy after that. In
-production the cache is Redis, shared by every web host.
+data calls `touch(name)` after commit, which moves the cached stamp to the
+commit time. Each cached page carries the stamp it was rendered under and is
+served from the shared cache only while that is still the stamp. In production
+the cache is Redis, shared by every web host.
 
-A repeat visitor costs one cache round trip (the stamp and the page in one
-read) and no query: the page's ETag and Last-Modified are cached with it.
+A visit served from the shared cache costs one round trip (the stamp and the
+page in one read) and no query: the page's ETag and Last-Modified are cached
+with it.
 
-Each web process also keeps what it read for LOCAL_SECONDS (one second), so a
-page read many times a second costs one cache round trip per second per
-process rather than one per visit; a busy public page is where the round trip
-was most of the cost. The price is a bound on staleness: after a change, a
-process that has just read the page may serve the old copy for up to a second.
-The process that made the change drops its copies at commit, so the person who
-published sees the result at once.
+Each web process also keeps what it read for PAGE_CACHE_LOCAL_SECONDS (one
+second), so a page read many times a second costs one cache round trip per
+second per process rather than one per visit; a busy public page is where the
+round trip was most of the cost. The price is a bound on staleness: after a
+change, another process may serve the old copy for up to that long, counted
+from when it read the stamp. The process that made the change drops its copies
+at commit, so the person who published sees the result at once.
+
+Visitors who are signed in, or who have a flash message waiting, never share
+a copy: their page is rendered for them.
 """
 
 import time
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -36,11 +40,14 @@ STAMP_TTL = 60
 # How long browsers and proxies may keep a public page without asking again.
 PUBLIC_MAX_AGE = 60
 PUBLIC_CACHE_CONTROL = f"public, max-age={PUBLIC_MAX_AGE}"
+CONDITIONAL_HEADERS = frozenset(
+    {"HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE"})
 # Pages kept in each process at most; past that the copies are dropped at once,
 # which costs one cache read per page and keeps memory bounded whatever is asked.
 LOCAL_MAX_PAGES = 500
 
-# group name -> {page key: (monotonic time read, cache entry)}
+# group name -> {page key: (monotonic time its stamp was read, cache entry)}.
+# Per process: gunicorn's sync workers serve one request at a time.
 _local: dict[str, dict[str, tuple[float, tuple]]] = {}
 _local_count = 0
 
@@ -52,14 +59,19 @@ def _local_get(name: str, page_key: str):
     return None
 
 
-def _local_put(name: str, page_key: str, entry: tuple) -> None:
+def _local_put(name: str, page_key: str, entry: tuple, read_at: float) -> None:
+    """Keep `entry`, whose stamp was read at `read_at`: its age counts from then,
+    not from when a render or a slow cache read finished."""
     global _local_count
     if settings.PAGE_CACHE_LOCAL_SECONDS <= 0:
         return
-    if _local_count >= LOCAL_MAX_PAGES:
-        forget()
-    _local.setdefault(name, {})[page_key] = (time.monotonic(), entry)
-    _local_count += 1
+    group = _local.setdefault(name, {})
+    if page_key not in group:
+        if _local_count >= LOCAL_MAX_PAGES:
+            forget()
+            group = _local.setdefault(name, {})
+        _local_count += 1
+    group[page_key] = (read_at, entry)
 
 
 def forget(name: str | None = None) -> None:
@@ -119,12 +131,15 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
     # cached and gets no ETag of ours, so junk can neither fill the cache nor
     # reach a header.
     number = "" if page or not request.META.get("QUERY_STRING") else request.GET.get("page", "")
-    plain = number == "" or (number.isdigit() and len(number) <= 6)
+    plain = number == "" or (number.isascii() and number.isdigit() and len(number) <= 6)
     signed_in = _signed_in(request)
-    shared = plain and not signed_in
+    # A waiting flash message is shown on whatever page is rendered next: that
+    # page is the visitor's own, not one to hand to everyone.
+    shared = plain and not signed_in and CookieStorage.cookie_name not in request.COOKIES
     stamp_key, page_key = f"stamp:{name}", f"page:{name}:{page}:{number}"
     entry = _local_get(name, page_key) if shared else None
     if entry is None:
+        read_at = time.monotonic()
         found = cache.get_many([stamp_key, page_key] if shared else [stamp_key])
         current = found.get(stamp_key)
         if current is None:
@@ -133,7 +148,7 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         if entry is not None and entry[0] != current:
             entry = None
         if entry is not None:
-            _local_put(name, page_key, entry)
+            _local_put(name, page_key, entry, read_at)
     if entry is not None:
         _, body, etag, last_modified = entry
         response = HttpResponse(body)
@@ -148,7 +163,7 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         if shared and response.status_code == 200 and (number == "" or shown is None or number == str(shown)):
             entry = (current, response.content, etag, last_modified)
             cache.set(page_key, entry)
-            _local_put(name, page_key, entry)
+            _local_put(name, page_key, entry, read_at)
     if etag and signed_in:
         # A person's copy differs from the public one (it names them), so it gets
         # its own validator: after signing out, it is not confirmed as current.
@@ -157,7 +172,7 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         response.headers["ETag"] = etag
     if last_modified:
         response.headers["Last-Modified"] = last_modified
-    if "HTTP_IF_NONE_MATCH" in request.META or "HTTP_IF_MODIFIED_SINCE" in request.META:
+    if not CONDITIONAL_HEADERS.isdisjoint(request.META):
         response = get_conditional_response(request, etag=etag,
                                             last_modified=parse_http_date_safe(last_modified or ""),
                                             response=response)

@@ -267,7 +267,7 @@ def test_outside_a_transaction_it_reads_one_snapshot_and_still_notices_tampering
     assert not connection.in_atomic_block
 
 
-@pytest.mark.parametrize("number", [1e16, -1e20, float("nan"), float("inf")])
+@pytest.mark.parametrize("number", [1e16, -1e20, float("nan"), float("inf"), -0.0])
 def test_event_data_refuses_a_float_that_would_not_read_back_as_itself(subject, number):
     # jsonb gives 1e20 back as an integer, and NaN is not JSON: either would make
     # the Python verifier report tampering that never happened.

@@ -7,7 +7,11 @@ from xml.etree import ElementTree
 
 import pytest
 import time_machine
+from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -368,3 +372,23 @@ def test_a_stale_session_cookie_gets_the_public_copy(client, published, rita):
     response = client.get(reverse("postmortems:list"))
     assert response["Cache-Control"] == "public, max-age=60" and "rita" not in response.content.decode()
     assert client.get(reverse("postmortems:list"), HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_a_waiting_flash_message_is_shown_to_its_visitor_only(client, published):
+    # Messages wait in a cookie until the next rendered page shows them: that
+    # page must not become the copy everyone else is served.
+    request = RequestFactory().get("/")
+    storage = CookieStorage(request)
+    storage.add(messages.INFO, "Only for this visitor")
+    carrier = HttpResponse()
+    storage.update(carrier)
+    client.cookies["messages"] = carrier.cookies["messages"].value
+    assert "Only for this visitor" in client.get(reverse("postmortems:list")).content.decode()
+    stranger = Client()
+    assert "Only for this visitor" not in stranger.get(reverse("postmortems:list")).content.decode()
+
+
+def test_odd_digits_are_not_page_numbers(client, published):
+    for number in ("²", "١", "１"):
+        response = client.get(reverse("postmortems:list"), {"page": number})
+        assert response.status_code == 200 and "ETag" not in response
