@@ -134,8 +134,9 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
     plain = number == "" or (number.isascii() and number.isdigit() and len(number) <= 6)
     signed_in = _signed_in(request)
     # A waiting flash message is shown on whatever page is rendered next: that
-    # page is the visitor's own, not one to hand to everyone.
-    shared = plain and not signed_in and CookieStorage.cookie_name not in request.COOKIES
+    # page is the visitor's own, not one to hand to everyone or to confirm later.
+    with_message = CookieStorage.cookie_name in request.COOKIES
+    shared = plain and not signed_in and not with_message
     stamp_key, page_key = f"stamp:{name}", f"page:{name}:{page}:{number}"
     entry = _local_get(name, page_key) if shared else None
     if entry is None:
@@ -168,6 +169,8 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         # A person's copy differs from the public one (it names them), so it gets
         # its own validator: after signing out, it is not confirmed as current.
         etag = f'{etag[:-1]}-u{request.user.pk}"'
+    if with_message:
+        etag = last_modified = None
     if etag:
         response.headers["ETag"] = etag
     if last_modified:
@@ -176,9 +179,9 @@ def serve(request: HttpRequest, name: str, compute, render, page: str = "") -> H
         response = get_conditional_response(request, etag=etag,
                                             last_modified=parse_http_date_safe(last_modified or ""),
                                             response=response)
-    if signed_in:
-        # Carries the person's name: never reused by a shared cache, and checked
-        # again by the browser, so a page seen before signing out is not shown after.
+    if signed_in or with_message:
+        # Carries the person's name or message: never reused by a shared cache, and
+        # checked again by the browser, so a page seen before signing out is not shown after.
         patch_cache_control(response, private=True, no_cache=True)
     elif "Cache-Control" in response:
         patch_cache_control(response, public=True, max_age=PUBLIC_MAX_AGE)

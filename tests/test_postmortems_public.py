@@ -383,7 +383,9 @@ def test_a_waiting_flash_message_is_shown_to_its_visitor_only(client, published)
     carrier = HttpResponse()
     storage.update(carrier)
     client.cookies["messages"] = carrier.cookies["messages"].value
-    assert "Only for this visitor" in client.get(reverse("postmortems:list")).content.decode()
+    mine = client.get(reverse("postmortems:list"))
+    assert "Only for this visitor" in mine.content.decode()
+    assert "private" in mine["Cache-Control"] and "ETag" not in mine and "Last-Modified" not in mine
     stranger = Client()
     assert "Only for this visitor" not in stranger.get(reverse("postmortems:list")).content.decode()
 
