@@ -113,8 +113,8 @@ def _refuse_floats(value) -> None:
     tampering; NaN and infinities are not JSON at all. Record such a number as text.
     """
     if isinstance(value, float):
-        # -0.0 too: PostgreSQL's numeric has no negative zero.
-        if not math.isfinite(value) or abs(value) >= 1e16 or math.copysign(1, value) < 0 and value == 0:
+        negative_zero = value == 0 and math.copysign(1.0, value) < 0  # numeric has no -0
+        if not math.isfinite(value) or abs(value) >= 1e16 or negative_zero:
             raise TypeError(f"event data cannot hold the float {value!r}; record it as text")
     elif isinstance(value, dict):
         for item in value.values():
