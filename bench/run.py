@@ -276,7 +276,7 @@ def bench_pipeline(rounds, pipelines):
 
         # Each run ends at the time the worker wrote down as it finished, not when
         # the polling here noticed: a 5 ms poll would add up to 5 ms to a floor of
-        # about 10, and move the ratio more than any change being measured.
+        # about 6, and move the ratio more than any change being measured.
         def floor_once():
             row = HealthPing.objects.create()
             t = time.time()
