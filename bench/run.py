@@ -256,7 +256,7 @@ def declare_and_wait(node, rita):
 
 
 def bench_pipeline(rounds, pipelines):
-    from incidents.models import Node
+    from fleet.models import Node
     from qpgov import roles
     from qpgov.models import HealthPing
 

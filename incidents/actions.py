@@ -24,11 +24,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from fleet.drivers import NodeActionError, get_driver
 from qpgov import eventlog, roles
 from qpgov.models import Event
 
 from . import runbook
-from .drivers import NodeActionError, get_driver
 from .models import (
     Evidence,
     Incident,

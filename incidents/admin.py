@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from qpgov.admin import ReadOnlyAdmin
 
-from .models import Evidence, Incident, Node, ResponseStep
+from .models import Evidence, Incident, ResponseStep
 
 
 @admin.register(Incident)
@@ -22,8 +22,3 @@ class ResponseStepAdmin(ReadOnlyAdmin):
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyAdmin):
     list_display = ["storage_name", "incident", "node", "kind", "size", "sha256"]
-
-
-@admin.register(Node)
-class NodeAdmin(ReadOnlyAdmin):
-    list_display = ["name", "environment", "role", "target", "unit", "frozen"]

@@ -2,9 +2,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from fleet.models import Node
 from qpgov import roles
 
-from .models import Incident, Node
+from .models import Incident
 
 
 def within_markdown_limit(text: str) -> str:
@@ -79,12 +80,6 @@ class ResolveForm(forms.Form):
 
     def clean_resolution(self):
         return within_markdown_limit(self.cleaned_data["resolution"])
-
-
-class NodeForm(forms.ModelForm):
-    class Meta:
-        model = Node
-        fields = ["name", "environment", "role", "target", "unit", "data_dir"]
 
 
 class PostmortemForm(forms.Form):

@@ -13,57 +13,14 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from fleet.models import Node
+
 from . import runbook
-
-# Node fields end up in shell commands (quoted, but still): keep them plain.
-NAME_RE = RegexValidator(r"^[a-z0-9][a-z0-9.-]{0,62}$", "Lowercase letters, digits, dots, dashes.")
-TARGET_RE = RegexValidator(
-    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$",
-    "An SSH target like ops@validator-1.internal, or blank for this machine.",
-)
-UNIT_RE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,99}$", "A systemd unit name.")
-PATH_RE = RegexValidator(r"^/[A-Za-z0-9._/-]*$", "An absolute path of plain characters.")
-
-
-class Node(models.Model):
-    """A Quantumpay node that a response can act on. Core Ops keep this registry."""
-
-    MAINNET, TESTNET = "mainnet", "testnet"
-    ENVIRONMENTS = [(MAINNET, "mainnet"), (TESTNET, "testnet")]
-    ROLES = [("validator", "validator"), ("full", "full node"), ("rpc", "RPC node")]
-
-    name = models.CharField(max_length=63, unique=True, validators=[NAME_RE])
-    environment = models.CharField(max_length=10, choices=ENVIRONMENTS, default=MAINNET)
-    role = models.CharField(max_length=10, choices=ROLES, default="validator")
-    target = models.CharField(
-        max_length=200, blank=True, validators=[TARGET_RE],
-        help_text="SSH target (user@host); blank runs the commands on the worker's machine.",
-    )
-    unit = models.CharField(max_length=100, default="quantumpay-node", validators=[UNIT_RE])
-    data_dir = models.CharField(
-        max_length=300, default="/var/lib/quantumpay", validators=[PATH_RE],
-        help_text="The node's state directory; the default snapshot command tars it.",
-    )
-    frozen = models.BooleanField(default=False)
-    frozen_at = models.DateTimeField(null=True, blank=True)
-    # Set when a commander confirms unfreezing; cleared once the node runs again.
-    unfreeze_requested_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["environment", "name"]
-
-    def __str__(self):
-        return self.name
-
-    @property
-    def reach(self) -> str:
-        return f"ssh {self.target}" if self.target else "local"
 
 
 class IncidentQuerySet(models.QuerySet):

@@ -18,11 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from fleet.models import Node
 from qpgov import compliance, eventlog, pagecache, roles, sensitive
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from .models import Amendment, Node, Postmortem, ReviewedText
+from .models import Amendment, Postmortem, ReviewedText
 
 REQUIRED_SECTIONS = (
     "Summary", "Impact", "Detection", "Root cause", "Trigger", "Resolution", "Timeline",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from fleet.drivers import NODE_ERRORS
+
 FREEZE = "freeze"
 PRESERVE_LOGS = "preserve_logs"
 SNAPSHOT = "snapshot"
@@ -26,14 +28,10 @@ STEP_LABELS = {
     POSTMORTEM: "Draft the post-mortem",
 }
 
-# Error classes raised by the node driver (see incidents.drivers). Anything
-# else that escapes a step is treated as permanent: a human looks at it.
-TIMEOUT = "Timeout"
-UNREACHABLE = "Unreachable"
-COMMAND_FAILED = "CommandFailed"
-STILL_RUNNING = "StillRunning"
+# Error classes: the node driver's (NODE_ERRORS, from fleet.drivers) and a
+# failed delivery. Anything else that escapes a step is treated as permanent:
+# a human looks at it.
 DELIVERY_FAILED = "DeliveryFailed"
-NODE_ERRORS = frozenset({TIMEOUT, UNREACHABLE, COMMAND_FAILED, STILL_RUNNING})
 
 
 @dataclass(frozen=True)

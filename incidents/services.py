@@ -11,12 +11,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from fleet.models import Node
 from qpgov import eventlog, roles
 from qpgov.dispatch import send_on_commit
 from qpgov.http import Conflict
 
 from . import runbook
-from .models import Acknowledgement, Incident, Node, ResponseStep
+from .models import Acknowledgement, Incident, ResponseStep
 from .tasks import advance, unfreeze_node
 
 

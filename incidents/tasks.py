@@ -19,12 +19,13 @@ from django.db import transaction
 from django.db.models import Exists, F, prefetch_related_objects
 from django.utils import timezone
 
+from fleet.drivers import NodeActionError, get_driver
+from fleet.models import Node
 from qpgov import eventlog
 from qpgov.dispatch import send_now, send_on_commit
 
 from . import actions, runbook
-from .drivers import NodeActionError, get_driver
-from .models import Incident, Node, NotificationDelivery, ResponseStep, StepAttempt
+from .models import Incident, NotificationDelivery, ResponseStep, StepAttempt
 
 log = logging.getLogger(__name__)
 

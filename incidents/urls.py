@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -25,7 +26,8 @@ urlpatterns = [
          name="amendment_publish"),
     path("<int:pk>/postmortem/amendments/<int:amendment_id>/send-back/",
          views.postmortem_send_back, name="amendment_send_back"),
-    path("nodes/", views.node_list, name="nodes"),
-    path("nodes/add/", views.node_edit, name="node_add"),
-    path("nodes/<int:node_id>/", views.node_edit, name="node_edit"),
+    # The node registry moved to the fleet app; old bookmarks still land on it.
+    path("nodes/", RedirectView.as_view(pattern_name="fleet:nodes")),
+    path("nodes/add/", RedirectView.as_view(pattern_name="fleet:node_add")),
+    path("nodes/<int:node_id>/", RedirectView.as_view(pattern_name="fleet:node_edit")),
 ]

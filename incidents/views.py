@@ -21,14 +21,13 @@ from . import actions, postmortems, services
 from .forms import (
     AmendmentForm,
     DeclareForm,
-    NodeForm,
     PostmortemForm,
     PublishForm,
     ResolveForm,
     SendBackForm,
     SkipForm,
 )
-from .models import Amendment, Evidence, Incident, Node, Postmortem, ResponseStep
+from .models import Amendment, Evidence, Incident, Postmortem, ResponseStep
 
 PAGE_SIZE = 25
 
@@ -161,25 +160,6 @@ def download_evidence(request: HttpRequest, pk: int, evidence_id: int) -> FileRe
         raise Http404("The evidence file is missing from storage.")
     return FileResponse(storage.open(evidence.storage_name, "rb"), as_attachment=True,
                         filename=evidence.storage_name.rsplit("/", 1)[-1])
-
-
-@require_safe
-@login_required
-def node_list(request: HttpRequest) -> HttpResponse:
-    roles.require(request.user, "manage_nodes")
-    return render(request, "incidents/nodes.html", {"nodes": Node.objects.all()})
-
-
-@login_required
-def node_edit(request: HttpRequest, node_id: int | None = None) -> HttpResponse:
-    roles.require(request.user, "manage_nodes")
-    node = get_object_or_404(Node, id=node_id) if node_id else None
-    form = NodeForm(request.POST or None, instance=node)
-    if request.method == "POST" and form.is_valid():
-        saved = form.save()
-        messages.success(request, f"Node {saved.name} saved.")
-        return redirect("incidents:nodes")
-    return render(request, "incidents/node_form.html", {"form": form, "node": node})
 
 
 # --- post-mortems: writing and review (signed in) ------------------------------------

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "qpgov",
     "changes",
+    "fleet",
     "incidents",
 ]
 
@@ -258,7 +259,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(512 * 10
 
 # Incident response. Dev (make run, tests) drives the local demo node; anything
 # else defaults to systemd commands. See docs/incidents.md.
-QPGOV_NODE_DRIVER = os.getenv("QPGOV_NODE_DRIVER", "incidents.drivers.CommandDriver")
+QPGOV_NODE_DRIVER = os.getenv("QPGOV_NODE_DRIVER", "fleet.drivers.CommandDriver")
+if QPGOV_NODE_DRIVER.startswith("incidents.drivers."):
+    # Fail at start, not at the first step of the next incident.
+    raise ImproperlyConfigured("QPGOV_NODE_DRIVER: the node driver moved; use fleet.drivers."
+                               + QPGOV_NODE_DRIVER.rsplit(".", 1)[-1])
 QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else "systemd")
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))

@@ -17,5 +17,6 @@ urlpatterns = [
     path("changes/", include("changes.urls")),
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
+    path("nodes/", include("fleet.urls")),
     path("postmortems/", include("incidents.public_urls")),
 ]

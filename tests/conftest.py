@@ -178,8 +178,8 @@ def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
 @pytest.fixture
 def make_demo_node(db, tmp_path):
     """Start a real demo node process under tmp_path and register it; stopped afterwards."""
-    from incidents import demo
-    from incidents.models import Node
+    from fleet import demo
+    from fleet.models import Node
 
     started = []
 

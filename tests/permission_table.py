@@ -59,9 +59,9 @@ TABLE.update({
     "incidents:retry": ("step", {"POST": RESPONDERS_ONLY}),
     "incidents:skip": ("step", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
     "incidents:evidence": ("evidence", {"GET": RESPONDERS_ONLY}),
-    "incidents:nodes": (None, {"GET": OPS_ONLY}),
-    "incidents:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
-    "incidents:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:nodes": (None, {"GET": OPS_ONLY}),
+    "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems

@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_command_is_replaced_and_the_incident_completes_with
     node = make_demo_node()
     home = Path(node.data_dir).parent
     script = tmp_path / "gated-logs.sh"
-    script.write_text(GATED_LOGS.format(node_sh=Path(__file__).parent.parent / "incidents/demo/node.sh"))
+    script.write_text(GATED_LOGS.format(node_sh=Path(__file__).parent.parent / "fleet/demo/node.sh"))
     commands = json.dumps({"logs": f"sh {script} {{data_dir}}"})
 
     first = own_worker(QPGOV_NODE_COMMANDS=commands)
@@ -130,7 +130,7 @@ def test_a_step_delivered_again_to_a_second_worker_while_the_first_runs_it_acts_
     node = make_demo_node()
     home = Path(node.data_dir).parent
     script = tmp_path / "gated-logs.sh"
-    script.write_text(GATED_LOGS.format(node_sh=Path(__file__).parent.parent / "incidents/demo/node.sh"))
+    script.write_text(GATED_LOGS.format(node_sh=Path(__file__).parent.parent / "fleet/demo/node.sh"))
     commands = json.dumps({"logs": f"sh {script} {{data_dir}}"})
 
     own_worker(QPGOV_NODE_COMMANDS=commands)

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from changes.models import Proposal
-from incidents.models import Incident, Node, ResponseStep
+from fleet.models import Node
+from incidents.models import Incident, ResponseStep
 from qpgov.models import Event
 from tests.conftest import ROOT
 
@@ -114,7 +115,7 @@ def test_the_node_form_never_errors_or_half_writes(client, olga, field, value):
             "role": "validator", "target": "", "unit": "quantumpay-node",
             "data_dir": "/var/lib/quantumpay", field: value}
     before = Node.objects.count()
-    response = client.post(reverse("incidents:node_add"), data)
+    response = client.post(reverse("fleet:node_add"), data)
     assert response.status_code in (200, 302)
     assert Node.objects.count() == before + (response.status_code == 302)
     if response.status_code == 302:
@@ -169,7 +170,7 @@ RAW_BODIES = {
     "not-a-form": b"\x00\x01\x02" * 1000,
 }
 RAW_TARGETS = [("changes:create", "alice"), ("incidents:declare", "rita"),
-               ("incidents:node_add", "olga"), ("login", None)]
+               ("fleet:node_add", "olga"), ("login", None)]
 
 
 @pytest.mark.parametrize("body", RAW_BODIES.values(), ids=RAW_BODIES.keys())

@@ -18,8 +18,9 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
+from fleet.models import Node
 from incidents import actions, services
-from incidents.models import Evidence, Node, NotificationDelivery
+from incidents.models import Evidence, NotificationDelivery
 from tests import permission_table as table
 from tests.conftest import ROOT
 from tests.test_permission_matrix import url_for, world  # noqa: F401 - world is a fixture

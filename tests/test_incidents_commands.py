@@ -4,8 +4,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from incidents import demo, runbook, services
-from incidents.models import Incident, Node
+from fleet import demo
+from fleet.models import Node
+from incidents import runbook, services
+from incidents.models import Incident
 from incidents.tasks import run_step
 
 

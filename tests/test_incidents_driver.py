@@ -10,9 +10,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from incidents import demo, runbook, services
-from incidents.drivers import DEMO_DIR, PRESETS, CommandDriver, StillRunning, Timeout, Unreachable
-from incidents.models import Node, NotificationDelivery, ResponseStep
+from fleet import demo, drivers
+from fleet.drivers import DEMO_DIR, PRESETS, CommandDriver, StillRunning, Timeout, Unreachable
+from fleet.models import Node
+from incidents import runbook, services
+from incidents.models import NotificationDelivery, ResponseStep
 from incidents.tasks import run_step
 
 FAKE_SSH = f"sh {DEMO_DIR}/fake-ssh.sh -o BatchMode=yes {{target}} --"
@@ -55,7 +57,7 @@ def test_an_unreachable_host_is_its_own_error_class(settings, make_demo_node):
     node = make_demo_node("remote-2", target="ops@unreachable.internal")
     with pytest.raises(Unreachable) as caught:
         CommandDriver().freeze(node)
-    assert caught.value.error_class == runbook.UNREACHABLE
+    assert caught.value.error_class == drivers.UNREACHABLE
     assert demo.is_running(node.data_dir)
 
 

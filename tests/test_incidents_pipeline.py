@@ -11,8 +11,10 @@ import tarfile
 from django.core import mail
 from django.utils import timezone
 
-from incidents import demo, runbook, services
-from incidents.models import Evidence, Incident, Node, ResponseStep
+from fleet import demo
+from fleet.models import Node
+from incidents import runbook, services
+from incidents.models import Evidence, Incident, ResponseStep
 from incidents.tasks import run_step
 from qpgov import eventlog
 from qpgov.models import Event

@@ -11,8 +11,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from fleet.models import Node
 from incidents import runbook, services
-from incidents.models import Node, ResponseStep, StepAttempt
+from incidents.models import ResponseStep, StepAttempt
 from incidents.tasks import run_step
 from qpgov import eventlog, roles
 from qpgov.models import Event

@@ -7,7 +7,8 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from incidents import demo, runbook, services
+from fleet import demo
+from incidents import runbook, services
 from incidents.models import Incident, ResponseStep
 from incidents.tasks import _claim, run_step, sweep_steps
 from qpgov.http import Conflict

@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from fleet.models import Node
 from incidents import runbook, services
-from incidents.models import Acknowledgement, Evidence, Incident, Node, ResponseStep
+from incidents.models import Acknowledgement, Evidence, Incident, ResponseStep
 from incidents.tasks import run_step
 from qpgov.models import Event
 
@@ -230,29 +231,6 @@ def test_only_the_commander_resolves_and_only_once_contained(
     assert incident.state == Incident.RESOLVED
     assert Node.objects.get(id=demo_node.id).unfreeze_requested_at is not None
     assert client.post(url("resolve", incident.pk), form).status_code == 409
-
-
-def test_core_ops_keep_the_node_registry(client, olga, rita, db):
-    client.force_login(rita)
-    assert client.get(url("nodes")).status_code == 403
-    assert client.post(url("node_add"), {"name": "x"}).status_code == 403
-    client.force_login(olga)
-    response = client.post(url("node_add"), {
-        "name": "validator-7", "environment": "mainnet", "role": "validator",
-        "target": "ops@validator-7.internal", "unit": "quantumpay-node",
-        "data_dir": "/var/lib/quantumpay",
-    })
-    assert response.status_code == 302
-    node = Node.objects.get(name="validator-7")
-    assert b"ssh ops@validator-7.internal" in client.get(url("nodes")).content
-    response = client.post(url("node_edit", node.pk), {
-        "name": "validator-7", "environment": "mainnet", "role": "validator",
-        "target": "-oProxyCommand=evil", "unit": "quantumpay-node; reboot",
-        "data_dir": "/var/lib/quantumpay",
-    })
-    assert response.status_code == 200
-    node.refresh_from_db()
-    assert node.target == "ops@validator-7.internal" and node.unit == "quantumpay-node"
 
 
 def test_staff_can_look_at_incidents_in_the_admin_but_not_change_them(client, staff, incident):

@@ -3,8 +3,10 @@
 import pytest
 from django.core.management import call_command
 
-from incidents import demo, runbook, services
-from incidents.models import Incident, Node, ResponseStep
+from fleet import demo
+from fleet.models import Node
+from incidents import runbook, services
+from incidents.models import Incident, ResponseStep
 from qpgov.models import Event
 from tests.conftest import wait_for
 

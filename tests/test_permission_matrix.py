@@ -5,9 +5,10 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from changes import services
+from fleet.models import Node
 from incidents import actions
 from incidents import services as incident_services
-from incidents.models import Evidence, Node
+from incidents.models import Evidence
 from qpgov import roles
 from tests import permission_table as table
 from tests import postmortem_factories as pmf

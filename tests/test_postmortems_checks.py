@@ -4,8 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from fleet.models import Node
 from incidents import postmortems
-from incidents.models import Node, Postmortem
+from incidents.models import Postmortem
 from qpgov import sensitive
 from qpgov.models import Event
 from tests import postmortem_factories as pmf

@@ -6,8 +6,9 @@ from django.db import connection
 from django.urls import reverse
 
 from changes.models import Proposal, State
+from fleet.models import Node
 from incidents import services as incident_services
-from incidents.models import Incident, Node, ResponseStep
+from incidents.models import Incident, ResponseStep
 from incidents.tasks import run_step
 from qpgov import eventlog
 from qpgov.management.commands.seed_scale import make_proposals
@@ -89,7 +90,7 @@ def test_the_node_registry(client, olga, rows, django_assert_max_num_queries):
                               for i in range(rows)])
     client.force_login(olga)
     with django_assert_max_num_queries(6):
-        assert client.get(reverse("incidents:nodes")).status_code == 200
+        assert client.get(reverse("fleet:nodes")).status_code == 200
 
 
 # Statements (BEGIN and COMMIT included) for declaring, and for each automated

@@ -39,3 +39,9 @@ def test_dev_settings_fail_check_deploy():
     # The same check must be able to fail, or the test above proves nothing.
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", QPGOV_ENV="dev")
     assert result.returncode != 0
+
+
+def test_a_driver_setting_that_names_the_old_module_stops_the_start():
+    result = run_manage("check", QPGOV_ENV="dev", QPGOV_NODE_DRIVER="incidents.drivers.CommandDriver")
+    assert result.returncode != 0
+    assert "use fleet.drivers.CommandDriver" in result.stderr

@@ -3,8 +3,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from fleet.models import Node
 from incidents import services
-from incidents.models import Incident, Node
+from incidents.models import Incident
 
 
 class Command(BaseCommand):

@@ -137,8 +137,9 @@ def make_events(count, subject_ids, actors, rng=None):
 def make_incidents(count, responders, rng=None):
     """Bulk-insert finished incidents, each with its five steps, one try per step and node,
     and a logs and a snapshot evidence record per node. Rows only: no files, no events."""
+    from fleet.models import Node
     from incidents import runbook
-    from incidents.models import Evidence, Incident, Node, ResponseStep, StepAttempt
+    from incidents.models import Evidence, Incident, ResponseStep, StepAttempt
 
     rng = rng or random.Random(3)  # noqa: S311 - repeatable test data, not secrets
     now = timezone.now()

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents import demo
-from incidents.models import Node
+from fleet import demo
+from fleet.models import Node
 
 
 class Command(BaseCommand):

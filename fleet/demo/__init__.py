@@ -1,7 +1,7 @@
 """The demo node: a small real process with a data directory and a log.
 
 `make run` (through `manage.py demo_node --setup`) and the tests register one
-as a local Node; the "demo" command set in incidents.drivers drives it with
+as a local Node; the "demo" command set in fleet.drivers drives it with
 node.sh exactly as the "systemd" set drives a real node with systemctl.
 """
 

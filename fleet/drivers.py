@@ -6,8 +6,8 @@ on the worker's machine for a node without a target, or through
 settings.QPGOV_SSH_COMMAND (`ssh -o BatchMode=yes {target} --`) otherwise.
 Templates are split into words *before* the node's values are filled in, so a
 value is always exactly one argument and never reaches a shell unquoted.
-Every failure is a NodeActionError whose `error_class` the runbook's retry
-policies name (incidents.runbook).
+Every failure is a NodeActionError whose `error_class` is one of the names
+below; the incident runbook's retry policies name them (incidents.runbook).
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ from typing import BinaryIO, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from . import runbook
+# Error classes: what a caller's retry policy decides on. Anything else that
+# escapes the driver is a bug or a misconfiguration, not a node's trouble.
+TIMEOUT = "Timeout"
+UNREACHABLE = "Unreachable"
+COMMAND_FAILED = "CommandFailed"
+STILL_RUNNING = "StillRunning"
+NODE_ERRORS = frozenset({TIMEOUT, UNREACHABLE, COMMAND_FAILED, STILL_RUNNING})
 
 EXCERPT_CHARS = 4000
 SSH_UNREACHABLE = 255  # what ssh exits with when it cannot connect
 
 # Command sets. "systemd" is for real nodes; "demo" drives the small local demo
-# node under incidents/demo/ (what `make run` and the tests use).
+# node under fleet/demo/ (what `make run` and the tests use).
 # Freeze check semantics: exit status 0 means the service is STILL running.
 PRESETS: dict[str, dict[str, str]] = {
     "systemd": {
@@ -56,13 +62,13 @@ PRESETS: dict[str, dict[str, str]] = {
         "snapshot": "echo drill: no snapshot taken",
     },
 }
-DEMO_DIR = settings.BASE_DIR / "incidents" / "demo"
+DEMO_DIR = settings.BASE_DIR / "fleet" / "demo"
 
 
 class NodeActionError(Exception):
     """A node action failed; `error_class` decides whether the runbook retries it."""
 
-    error_class = runbook.COMMAND_FAILED
+    error_class = COMMAND_FAILED
 
     def __init__(self, message: str, result: CommandResult | None = None):
         super().__init__(message)
@@ -70,19 +76,19 @@ class NodeActionError(Exception):
 
 
 class CommandFailed(NodeActionError):
-    error_class = runbook.COMMAND_FAILED
+    error_class = COMMAND_FAILED
 
 
 class Timeout(NodeActionError):
-    error_class = runbook.TIMEOUT
+    error_class = TIMEOUT
 
 
 class Unreachable(NodeActionError):
-    error_class = runbook.UNREACHABLE
+    error_class = UNREACHABLE
 
 
 class StillRunning(NodeActionError):
-    error_class = runbook.STILL_RUNNING
+    error_class = STILL_RUNNING
 
 
 @dataclass
