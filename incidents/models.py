@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 
 from . import runbook
 
@@ -54,8 +54,13 @@ class Incident(FSMModelMixin, models.Model):
     state = FSMField(default=DECLARED, choices=STATES, protected=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True)
+    # The Alertmanager groups this incident was declared from or took in
+    # (incidents.alerts): their later alerts go on its timeline.
+    alert_groups = models.ManyToManyField(AlertGroup, blank=True, related_name="incidents")
 
     objects = IncidentQuerySet.as_manager()
+
+    OPEN_STATES = (DECLARED, RESPONDING, CONTAINED)
 
     class Meta:
         ordering = ["-declared_at"]

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 from qpgov import eventlog, roles
 from qpgov.dispatch import send_on_commit
 from qpgov.http import Conflict
@@ -22,8 +22,12 @@ from .tasks import advance, unfreeze_node
 
 
 def declare(*, title: str, severity: str, nodes, declared_by, commander=None, summary: str = "",
-            detected_at=None) -> Incident:
-    """Save the incident, all its steps and the first timeline event; queue step one on commit."""
+            detected_at=None, alert_groups=()) -> Incident:
+    """Save the incident, all its steps and the first timeline event; queue step one on commit.
+
+    `alert_groups` are the Alertmanager groups it is declared from: they are attached
+    (their later alerts go on its timeline) and no longer wait for confirmation.
+    """
     roles.require(declared_by, "declare_incident")
     commander = commander or declared_by
     if not roles.can(commander, "run_response"):
@@ -41,6 +45,11 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
         incident.nodes.set(nodes)
+        alert_groups = list(alert_groups)
+        if alert_groups:
+            incident.alert_groups.set(alert_groups)
+            AlertGroup.objects.filter(id__in=[g.id for g in alert_groups]).update(
+                awaiting_confirmation=False)
         steps = ResponseStep.objects.bulk_create(
             ResponseStep(incident=incident, kind=kind, position=i)
             for i, kind in enumerate(book.steps, start=1)
@@ -55,7 +64,8 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
                  f"commander {commander}; runbook {book.version}; "
                  f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
-                  "detected_at": incident.detected_at.isoformat()},
+                  "detected_at": incident.detected_at.isoformat(),
+                  **({"alert_groups": [g.id for g in alert_groups]} if alert_groups else {})},
         )
         # The steps as just created need not be read back, if the database
         # returned their ids (PostgreSQL, SQLite 3.35+).

@@ -242,6 +242,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.sweep_steps",
         "schedule": timedelta(seconds=60),
     },
+    "fleet-sweep-alert-deliveries": {
+        "task": "fleet.sweep_alert_deliveries",
+        "schedule": timedelta(seconds=60),
+    },
+    "fleet-check-watchdog": {
+        "task": "fleet.check_watchdog",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 LOGGING = {
@@ -280,3 +288,17 @@ STORAGES["evidence"] = {
 QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
 QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+
+# Alerts from Prometheus Alertmanager (docs/fleet.md, "Alerts"). The body limit
+# leaves room for 10,000 alerts of a few labels each (about 6 MB measured, see
+# docs/fleet.md); Django's own DATA_UPLOAD_MAX_MEMORY_SIZE does not apply there.
+QPGOV_ALERT_MAX_BODY_BYTES = envint("QPGOV_ALERT_MAX_BODY_BYTES", str(16 * 1024 * 1024))
+# The label whose value names the node (less any ":port"): a node's name or its SSH host.
+QPGOV_ALERT_NODE_LABEL = os.getenv("QPGOV_ALERT_NODE_LABEL", "instance")
+# The always-firing alert that proves monitoring is alive, and how long it may be unheard.
+QPGOV_ALERT_WATCHDOG_NAME = os.getenv("QPGOV_ALERT_WATCHDOG_NAME", "Watchdog")
+QPGOV_ALERT_WATCHDOG_SILENT_MINUTES = envint("QPGOV_ALERT_WATCHDOG_SILENT_MINUTES", "10")
+# Who declares the incidents an alert rule declares at once: a service account
+# that is an Incident Responder; the commander defaults to it.
+QPGOV_ALERT_DECLARER = os.getenv("QPGOV_ALERT_DECLARER", "alertmanager")
+QPGOV_ALERT_COMMANDER = os.getenv("QPGOV_ALERT_COMMANDER", "")

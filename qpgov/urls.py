@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from fleet import views as fleet_views
 from qpgov import views
 from qpgov.forms import ThrottledAuthenticationForm
 
@@ -18,5 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
     path("nodes/", include("fleet.urls")),
+    path("alerts/", include("fleet.alert_urls")),
+    path("api/alerts/alertmanager", fleet_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("postmortems/", include("incidents.public_urls")),
 ]
