@@ -83,4 +83,14 @@ TABLE.update({
     "incidents:amendment_send_back": ("amendment_in_review", {"POST": COUNCIL_ONLY}),
 })
 
+ALERT_READERS = frozenset({CORE_OPS, RESPONDER, COUNCIL})
+
+TABLE.update({
+    "alerts:list": (None, {"GET": ALERT_READERS}),
+    "alerts:group": ("alert_group", {"GET": ALERT_READERS}),
+    # Alertmanager's webhook: a bearer token, not a session, lets a request in
+    # (tests/test_alerts_intake.py); no signed-in actor gets past it without one.
+    "alertmanager_webhook": (None, {}),
+})
+
 METHODS = ("GET", "POST")

@@ -5,7 +5,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from changes import services
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 from incidents import actions
 from incidents import services as incident_services
 from incidents.models import Evidence
@@ -71,6 +71,7 @@ def world(db, evidence_dir):
         "step": incident.steps.first(),
         "evidence": evidence,
         "node": node,
+        "alert_group": AlertGroup.objects.create(key_hash="0" * 64, group_key="{}:{}"),
         "postmortem_draft": pmf.draft(rita, title="A draft post-mortem"),
         "postmortem_in_review": pmf.in_review(rita, title="A post-mortem in review"),
         "postmortem_published": (published_pm := pmf.published(
@@ -103,7 +104,8 @@ def is_turned_away(response, actor):
         return True  # the admin's own sign-in, for anyone who is not staff
     if actor == table.ANON and response.status_code == 302:
         return response["Location"].startswith(LOGIN)
-    return response.status_code in (403, 404, 405, 409)
+    # 401: a token-authenticated API (the alert webhook) refusing a request without one.
+    return response.status_code in (401, 403, 404, 405, 409)
 
 
 CASES = [(name, method, actor) for name in sorted(table.TABLE) for method in table.METHODS

@@ -15,6 +15,7 @@ EXPECTED = {
     "run_response": {roles.RESPONDERS},
     "download_evidence": {roles.RESPONDERS},
     "manage_nodes": {roles.CORE_OPS},
+    "view_alerts": {roles.CORE_OPS, roles.RESPONDERS, roles.COUNCIL},
     "acknowledge_incident": {roles.COUNCIL},
     "edit_postmortem": {roles.RESPONDERS},
     "approve_postmortem": {roles.COUNCIL},
