@@ -360,3 +360,23 @@ def _make_ops():
     from tests.conftest import make_user
 
     return make_user("otto", roles.CORE_OPS)
+
+
+def test_staff_create_and_rotate_a_receiver_token_shown_once_in_the_admin(client, staff, sent):
+    client.force_login(staff)
+    response = client.post("/admin/fleet/alertreceiver/add/", {"name": "am-1", "active": "on"},
+                           follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    token = shown[0].split("Bearer token for am-1: ")[1].split(" ")[0]
+    receiver = AlertReceiver.objects.get(name="am-1")
+    assert token.startswith("qpa_") and token not in receiver.token_hash
+    assert post(client, payload([alert()]), token).status_code == 200
+    response = client.post("/admin/fleet/alertreceiver/", {
+        "action": "rotate_token", "_selected_action": [receiver.pk]}, follow=True)
+    new = [str(m) for m in response.context["messages"]][0].split("am-1: ")[1].split(" ")[0]
+    assert new != token
+    assert post(client, payload([alert()]), token).status_code == 401
+    assert post(client, payload([alert()]), new).status_code == 200
+    receiver.refresh_from_db()
+    page = client.get(f"/admin/fleet/alertreceiver/{receiver.pk}/change/").content.decode()
+    assert new not in page and receiver.token_hash not in page
