@@ -227,3 +227,20 @@ def test_the_page_shows_the_votes_the_decision_set_aside(client, alice, olga, os
     html = client.get(reverse("changes:detail", args=[proposal.pk])).content.decode()
     assert "Set aside at the decision: deactivated" in html
     assert "Vote set aside: olga (reject): deactivated." in html  # on the change log row
+
+
+def test_the_worked_example_in_the_docs(db, start):
+    # docs/changes.md, "Who counts at the decision".
+    paula = make_user("paula", roles.PROPOSERS, roles.COUNCIL)
+    carol, chris, cora = council("carol", "chris", "cora")
+    with at(start):
+        proposal = in_review(paula, category="governance")
+        vote(proposal, carol)
+        vote(proposal, chris)
+        vote(proposal, cora, "reject")
+    leave(chris, roles.COUNCIL)
+    assert decide(proposal, start + 24 * H) == State.REJECTED
+    event = decision_event(proposal)
+    assert (event.data["approvals"], event.data["rejections"], event.data["required"],
+            event.data["eligible"]) == (1, 1, 2, 2)
+    assert event.data["set_aside"][0]["reasons"] == ["no longer holds Governance Council"]
