@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from qpgov import eventlog, pagecache, roles
@@ -254,15 +254,23 @@ class Tally:
 
 
 def tally(proposal: Proposal) -> Tally:
-    """Count the current revision's votes against the electorate as it is now (two queries)."""
+    """Count the current revision's votes against the electorate as it is now.
+
+    The votes, each voter's standing and the electorate's size come from one
+    statement, so from one snapshot: a role change committed meanwhile is seen
+    wholly or not at all, never as a departed voter's vote without their seat.
+    """
     role = proposal.policy_rules.approver_role
     holds_role = roles.holders(role, include_inactive=True).filter(pk=OuterRef("voter_id"))
-    votes = (
+    votes = list(
         proposal.votes.filter(revision=proposal.revision)
-        .annotate(holds_role=Exists(holds_role))
+        .annotate(holds_role=Exists(holds_role), eligible=_electorate_size(proposal))
         .order_by("cast_at", "pk")
-        .values("voter_id", "voter__username", "voter__is_active", "choice", "holds_role")
+        .values("voter_id", "voter__username", "voter__is_active", "choice", "holds_role",
+                "eligible")
     )
+    # No votes, nothing to be inconsistent with: the size alone will do.
+    eligible = votes[0]["eligible"] if votes else electorate(proposal).count()
     counted, set_aside = [], []
     for v in votes:
         reasons = _set_aside_reasons(proposal, role, v)
@@ -271,8 +279,14 @@ def tally(proposal: Proposal) -> Tally:
                               "choice": v["choice"], "reasons": reasons})
         else:
             counted.append(v["choice"])
-    return Tally(counted.count(Vote.APPROVE), counted.count(Vote.REJECT),
-                 electorate(proposal).count(), tuple(set_aside))
+    return Tally(counted.count(Vote.APPROVE), counted.count(Vote.REJECT), eligible,
+                 tuple(set_aside))
+
+
+def _electorate_size(proposal: Proposal) -> Subquery:
+    """The electorate's size as a scalar subquery, to read in the same statement as the votes."""
+    count = Func(F("pk"), function="COUNT", output_field=IntegerField())
+    return Subquery(electorate(proposal).order_by().annotate(n=count).values("n")[:1])
 
 
 def _set_aside_reasons(proposal: Proposal, role: str, vote: dict) -> list[str]:
