@@ -56,12 +56,13 @@ def electorate(proposal: Proposal):
     return roles.holders(proposal.policy_rules.approver_role).exclude(pk=proposal.proposer_id)
 
 
-def unreachable_reason(proposal: Proposal) -> str | None:
-    """Why the policy could never be met, or None if it can be."""
+def unreachable_reason(proposal: Proposal, eligible: int | None = None) -> str | None:
+    """Why the policy could never be met with `eligible` voters (default: counted now)."""
     rules = proposal.policy_rules
     if rules.frozen:
         return policy.FROZEN_MESSAGE
-    eligible = electorate(proposal).count()
+    if eligible is None:
+        eligible = electorate(proposal).count()
     required = policy.required_approvals(rules.rule, eligible)
     if eligible < required:
         return (
@@ -133,12 +134,12 @@ def submit(proposal_id: int, user) -> Proposal:
         if proposal.category == policy.PROTOCOL:
             raise Conflict(policy.FROZEN_MESSAGE)
         proposal.policy_in_force = policy.snapshot(proposal.category)
-        reason = unreachable_reason(proposal)
-        if reason:
-            raise Conflict(reason)
         # The majority is of those who may vote, counted now and kept: a
         # later change to the role never moves the bar of a running review.
         eligible = electorate(proposal).count()
+        reason = unreachable_reason(proposal, eligible)
+        if reason:
+            raise Conflict(reason)
         proposal.required_approvals = policy.required_approvals(
             proposal.policy_rules.rule, eligible
         )
