@@ -16,12 +16,11 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from qpgov import eventlog, roles, webhooks
+from qpgov import eventlog, mail, roles, webhooks
 from qpgov.models import Event
 
 from . import runbook
@@ -221,12 +220,7 @@ def _email(incident, purpose, recipients, subject, body) -> list[NotificationDel
     for address in recipients:
         delivery = NotificationDelivery(incident=incident, channel=NotificationDelivery.EMAIL,
                                         purpose=purpose, recipient=address)
-        try:
-            sent = send_mail(subject, body, None, [address])
-            delivery.ok = sent == 1
-            delivery.response_excerpt = "accepted by the mail server" if sent else "not sent"
-        except Exception as exc:  # SMTP down, refused address
-            delivery.response_excerpt = f"{type(exc).__name__}: {exc}"[:1000]
+        delivery.ok, delivery.response_excerpt = mail.send_one(subject, body, address)
         delivery.save()
         deliveries.append(delivery)
     return deliveries
