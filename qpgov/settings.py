@@ -172,6 +172,9 @@ EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+# A mail server that stops answering fails the try (it is recorded and retried)
+# instead of holding the sweep that sends it.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "qpgov@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
