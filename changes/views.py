@@ -19,7 +19,7 @@ from qpgov.models import Event
 
 from . import policy, services
 from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
-from .models import Proposal, State, Vote
+from .models import EmailDelivery, Proposal, State, Vote
 
 PAGE_SIZE = 25
 
@@ -147,6 +147,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         and roles.can(request.user, "record_implementation"),
         "unreachable": services.unreachable_reason(proposal)
         if is_proposer and proposal.state == State.DRAFT else None,
+        # E-mail that has not reached the mail server is shown, never only logged.
+        "undelivered": proposal.deliveries.exclude(status=EmailDelivery.SENT),
     }
     return render(request, "changes/detail.html", ctx)
 

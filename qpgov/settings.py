@@ -8,6 +8,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,16 @@ if not SECRET_KEY:
 DEBUG = envbool("DEBUG", "true" if DEV else "false")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEV else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000")
+# Where people reach qpgov: links in e-mails and feeds. Outside dev it must be
+# an https URL (qpgov/checks.py refuses to start otherwise).
+SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000" if DEV else "")
+# RFC 4151 tagging entity for feed ids: a domain you held on a date. Set it
+# once and never change it, or every feed reader sees every entry as new.
+QPGOV_TAG_AUTHORITY = os.getenv(
+    "QPGOV_TAG_AUTHORITY", f"{urlsplit(SITE_ROOT).hostname or 'qpgov.invalid'},2026"
+)
+# The author of both Atom feeds (RFC 4287 4.1.1): the organisation, not a person.
+QPGOV_FEED_AUTHOR = os.getenv("QPGOV_FEED_AUTHOR", "Quantumpay mainnet governance")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -163,6 +173,9 @@ EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+# A mail server that stops answering fails the try (it is recorded and retried)
+# instead of holding the sweep that sends it.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "qpgov@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
