@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from changes import forms as change_forms
 from changes.models import Proposal
+from fleet import forms as fleet_forms
 from incidents import forms as incident_forms
 from incidents.models import Incident
 from qpgov.text import SingleLineTextMixin, is_single_line, one_line, refuse_control_characters
@@ -20,7 +21,7 @@ REFUSED = ["\t", "\n", "\x0b", "\x0c", "\r", "\r\n", "\x1b", "\x7f", "\x85", "\u
 
 
 def _user_input_forms():
-    for module in (change_forms, incident_forms):
+    for module in (change_forms, incident_forms, fleet_forms):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, forms.BaseForm) and cls.__module__ == module.__name__:
                 yield cls
