@@ -1,4 +1,11 @@
-"""Every URL x every actor x GET and POST, against tests/permission_table.py."""
+"""Who may do what, against tests/permission_table.py, in two parts.
+
+The door: every URL x every actor x GET and POST, with empty bodies; someone
+not allowed is turned away exactly (403, a hidden object's 404, a 405, or the
+sign-in page), never with a 409 or a form error. The actions: every row of
+ACTION_ROWS x every actor, on an object in the state where the action succeeds
+and with a valid form, so that a missing role check shows up as a success.
+"""
 
 from datetime import timedelta
 
