@@ -243,7 +243,7 @@ def test_verify_log_python_walks_the_chain_in_python(five, capsys, django_assert
         call_command("verify_log", "--python")
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL path is PostgreSQL only")
+@pytest.mark.postgres(reason="the SQL path is PostgreSQL only")
 def test_on_postgresql_the_database_hashes_and_links(five):
     from django.test.utils import CaptureQueriesContext
 
