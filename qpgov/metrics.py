@@ -132,10 +132,14 @@ class CeleryQueueCollector:
     timeout); when it cannot, the collector reports itself down instead of failing.
     """
 
+    def __init__(self, queues: Sequence[str] | None = None):
+        self.queues = queues  # None: the queues Celery is configured with
+
     def collect(self) -> Iterable[Metric]:
         from qpgov.celery import app
 
-        queues = sorted({app.conf.task_default_queue, *(q.name for q in app.conf.task_queues or ())})
+        queues = sorted(self.queues or {app.conf.task_default_queue,
+                                        *(q.name for q in app.conf.task_queues or ())})
         url = settings.CELERY_BROKER_URL
         scheme = urlsplit(url).scheme
         if scheme == "filesystem":

@@ -172,25 +172,32 @@ def test_request_metrics_count_requests_by_view_and_status(client, db):
 # --- the Celery queue depth ---------------------------------------------------
 
 
-def test_queue_depth_counts_waiting_messages_on_the_configured_broker(settings, db):
+def test_queue_depth_counts_waiting_messages_on_the_configured_broker(db):
     """Messages sent but not consumed show up; on Redis and on the file-system broker alike."""
     from qpgov.celery import app
 
+    # A queue of its own, which the suite's Celery worker does not consume.
+    queue = "qpgov-metrics-test"
+    collector = metrics.CeleryQueueCollector(queues=[queue])
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
-        before = _queue_length()
-        for _ in range(3):
-            app.send_task("qpgov.metrics_test_never_runs", connection=conn)
-    try:
-        assert _queue_length() == before + 3 == 3
-    finally:
-        with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge("celery")
+        conn.default_channel.queue_purge(queue)
+        try:
+            assert _queue_length(collector, queue) == 0
+            for _ in range(3):
+                app.send_task("qpgov.metrics_test_never_runs", queue=queue, connection=conn)
+            assert _queue_length(collector, queue) == 3
+        finally:
+            conn.default_channel.queue_purge(queue)
+    assert _queue_length(collector, queue) == 0
 
 
-def _queue_length():
-    family = next(iter(metrics.CeleryQueueCollector().collect()))
-    return {s.labels["queue"]: s.value for s in family.samples}["celery"]
+def test_the_default_queue_is_the_one_celery_is_configured_with(client, db):
+    assert (("queue", "celery"),) in scrape(client)["qpgov_celery_queue_length"]
+
+
+def _queue_length(collector, queue):
+    family = next(iter(collector.collect()))
+    return {s.labels["queue"]: s.value for s in family.samples}[queue]
 
 
 def test_an_unreachable_broker_is_reported_down_not_as_an_error(client, db, settings):
