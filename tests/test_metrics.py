@@ -15,6 +15,7 @@ from incidents import runbook
 from incidents.models import Incident, ResponseStep
 from qpgov import metrics
 from tests import factories
+from tests.conftest import ROOT
 from tests.test_settings import run_manage
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -311,3 +312,15 @@ def test_promtool_can_fail_so_the_test_above_means_something():
     result = subprocess.run([promtool(), "check", "metrics"], input=bad, capture_output=True,
                             timeout=60)
     assert result.returncode != 0
+
+
+def test_the_shipped_scrape_config_is_valid(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    shipped = (ROOT / "deploy" / "prometheus" / "qpgov-scrape.yml").read_text()
+    assert "/etc/prometheus/qpgov-metrics-token" in shipped
+    config = tmp_path / "prometheus.yml"
+    config.write_text(shipped.replace("/etc/prometheus/qpgov-metrics-token", str(token_file)))
+    result = subprocess.run([promtool(), "check", "config", str(config)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
