@@ -17,6 +17,10 @@ from tests.conftest import ROOT, wait_for
 
 REQUESTS = 40
 
+# The workers read the test database, so it must be committed; serialized
+# rollback keeps the content types intact for the tests after, as elsewhere.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -43,7 +47,7 @@ def healthz_count(text: str) -> float:
 
 
 @pytest.fixture
-def gunicorn(process_env, transactional_db, tmp_path):
+def gunicorn(process_env, tmp_path):
     pytest.importorskip("gunicorn", reason="gunicorn is not installed")
     port = free_port()
     metrics_dir = tmp_path / "metrics"
