@@ -14,6 +14,15 @@ Two kinds of metric, kept apart on purpose:
 
 Access: an allowed client address or the bearer token; with neither configured
 the endpoint does not exist (404). See docs/operations.md, "Monitoring qpgov itself".
+
+An app adds its metrics in its own metrics.py and registers them in ready():
+
+    class AlertsCollector:
+        def collect(self):
+            counts = dict(Alert.objects.order_by().values_list("state").annotate(n=Count("pk")))
+            yield gauge_by_label("qpgov_alerts", "Alerts received, by state.", "state", counts)
+
+    metrics.register("alerts", AlertsCollector())
 """
 
 from __future__ import annotations

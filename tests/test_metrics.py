@@ -140,6 +140,19 @@ def test_a_scrape_costs_one_query_per_database_family(alice, rita, copies, djang
     assert f'qpgov_incident_time_to_containment_seconds_count{{severity="SEV1"}} {copies}.0' in text
 
 
+def test_a_collector_registered_through_the_hook_is_in_every_scrape(client, db, monkeypatch):
+    class Checkpoints:
+        def collect(self):
+            yield metrics.gauge_by_label("qpgov_test_things", "Things, by kind.", "kind", {"a": 2},
+                                         known=["b"])
+
+    monkeypatch.setattr(metrics, "_collectors", dict(metrics._collectors))
+    metrics.register("checkpoints", Checkpoints())
+    samples = scrape(client)
+    assert samples["qpgov_test_things"] == {(("kind", "a"),): 2, (("kind", "b"),): 0}
+    assert samples["qpgov_metrics_collector_up"][(("collector", "checkpoints"),)] == 1
+
+
 def test_a_failing_collector_is_reported_down_and_the_rest_still_answers(client, records, monkeypatch):
     class Broken:
         def collect(self):
