@@ -110,7 +110,7 @@ def duration_histogram(name: str, documentation: str, queryset: QuerySet, durati
 
 
 class _Guarded:
-    """Runs one registered collector; a failure costs its families, not the scrape."""
+    """Runs every registered collector; one that fails loses its families, not the scrape."""
 
     def __init__(self, collectors: dict[str, object]):
         self.collectors = collectors
