@@ -6,4 +6,6 @@ class QpgovConfig(AppConfig):
     verbose_name = "qpgov core"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        # Imported for what they register: the system checks, and the Celery
+        # queue collector with the /metrics checks.
+        from . import checks, metrics  # noqa: F401

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "qpgov.metrics.RequestMetricsMiddleware",  # first, so it times the whole answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -293,3 +294,12 @@ STORAGES["evidence"] = {
 QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
 QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+
+# qpgov's own metrics at /metrics (qpgov/metrics.py; docs/operations.md,
+# "Monitoring qpgov itself"). Readable from an allowed client address or with
+# the bearer token; with neither set the endpoint answers 404. Dev allows
+# loopback only.
+QPGOV_METRICS_TOKEN = os.getenv("QPGOV_METRICS_TOKEN", "")
+QPGOV_METRICS_ALLOWED_ADDRESSES = envlist(
+    "QPGOV_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1" if DEV else ""
+)

@@ -4,10 +4,12 @@ from django.urls import include, path
 
 from qpgov import views
 from qpgov.forms import ThrottledAuthenticationForm
+from qpgov.metrics import metrics_view
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),

@@ -30,6 +30,10 @@ NOBODY = frozenset()
 TABLE = {
     "home": (None, {"GET": EVERYONE}),
     "healthz": (None, {"GET": EVERYONE}),
+    # Not a matter of roles: Prometheus reads it with the bearer token or from an
+    # allowed address (tests/test_metrics.py). Dev allows loopback, where the
+    # test client comes from, so every actor gets through here.
+    "metrics": (None, {"GET": EVERYONE}),
     "login": (None, {"GET": EVERYONE, "POST": EVERYONE}),
     "logout": (None, {"POST": EVERYONE}),
     "admin": (None, {"GET": frozenset({STAFF}), "POST": frozenset({STAFF})}),  # via its index

@@ -31,6 +31,7 @@ def test_production_settings_pass_check_deploy():
         "check", "--deploy", "--fail-level", "DEBUG",
         SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gov.example.org",
         SITE_ROOT="https://gov.example.org",
+        QPGOV_METRICS_TOKEN=secrets.token_urlsafe(32),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
