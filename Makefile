@@ -19,6 +19,7 @@ install: $(STAMP)
 run: export QPGOV_ENV ?= dev
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py checkpoint_key --generate
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py demo_node --setup
 	$(VENV)/bin/honcho -f Procfile.dev start

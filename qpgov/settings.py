@@ -8,6 +8,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -241,6 +242,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.sweep_steps",
         "schedule": timedelta(seconds=60),
     },
+}
+
+# Signed checkpoints of the event log (docs/security.md). The Ed25519 key lives
+# outside the database: `manage.py checkpoint_key --generate` writes one (make run
+# does, for dev). The origin names the log in every checkpoint and names the key.
+QPGOV_CHECKPOINT_KEY_FILE = os.getenv(
+    "QPGOV_CHECKPOINT_KEY_FILE", str(VAR_DIR / "checkpoint-key.pem") if DEV else "")
+QPGOV_CHECKPOINT_ORIGIN = os.getenv(
+    "QPGOV_CHECKPOINT_ORIGIN", urlsplit(SITE_ROOT).netloc + "/qpgov/event-log")
+QPGOV_CHECKPOINT_INTERVAL_SECONDS = envint("QPGOV_CHECKPOINT_INTERVAL_SECONDS", "300")
+CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
+    "task": "qpgov.tasks.sign_checkpoint",
+    "schedule": timedelta(seconds=QPGOV_CHECKPOINT_INTERVAL_SECONDS),
 }
 
 LOGGING = {

@@ -18,4 +18,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
     path("postmortems/", include("incidents.public_urls")),
+    path("audit/", include("qpgov.audit_urls")),
 ]

@@ -59,8 +59,15 @@ def test_events_cannot_be_edited_or_deleted_through_the_orm(subject):
 
 
 def tamper(sql, *params):
+    """Change the log as someone who owns the database can: past its triggers, on PostgreSQL."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            if connection.vendor == "postgresql":
+                cursor.execute("RESET session_replication_role")
 
 
 def test_verify_log_names_the_first_altered_event(subject, capsys):
