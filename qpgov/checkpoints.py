@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import eventlog
-from .models import GENESIS_HASH, ChainHead, Checkpoint
+from .models import GENESIS_HASH, ChainHead, Checkpoint, Event
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +300,7 @@ def verify_against(notes: list[str], key: VerifierKey, *, since_last: bool = Fal
     checkpoints.sort(key=lambda c: c.size)
     last = checkpoints[-1]
     with eventlog.snapshot():
-        if not since_last:
-            for checkpoint in checkpoints:
-                if failure := _contradiction(checkpoint):
-                    return 0, failure
-        elif failure := _contradiction(last):
+        if failure := _first_contradiction(checkpoints[-1:] if since_last else checkpoints):
             return 0, failure
         since = (last.size, last.head_hash) if since_last else None
         checked, problem = eventlog.verify(python=python, since=since)
@@ -313,17 +309,20 @@ def verify_against(notes: list[str], key: VerifierKey, *, since_last: bool = Fal
     return checked, None
 
 
-def _contradiction(checkpoint: SignedCheckpoint) -> str | None:
-    from .models import Event
-
-    if checkpoint.size == 0:
-        return None if checkpoint.head_hash == GENESIS_HASH else f"{checkpoint} has a bad empty head"
-    stored = Event.objects.filter(seq=checkpoint.size).values_list("hash", flat=True).first()
-    if stored is None:
-        head = ChainHead.objects.values_list("seq", flat=True).get(pk=1)
-        return (f"{checkpoint} is contradicted: event #{checkpoint.size} is missing "
-                f"(the chain head is at #{head}): the log was truncated")
-    if stored != checkpoint.head_hash:
-        return (f"{checkpoint} is contradicted: event #{checkpoint.size} now has the hash "
-                f"{stored[:16]}…: the log was rewritten at or before it")
+def _first_contradiction(checkpoints: list[SignedCheckpoint], batch: int = 1000) -> str | None:
+    """Name the first checkpoint (by size) whose event #size is missing or has another hash."""
+    for start in range(0, len(checkpoints), batch):
+        part = checkpoints[start:start + batch]
+        stored = dict(Event.objects.filter(seq__in={c.size for c in part}).values_list("seq", "hash"))
+        for checkpoint in part:
+            if checkpoint.size == 0:
+                if checkpoint.head_hash != GENESIS_HASH:
+                    return f"{checkpoint} is contradicted: an empty log has no other head"
+            elif checkpoint.size not in stored:
+                head = ChainHead.objects.values_list("seq", flat=True).get(pk=1)
+                return (f"{checkpoint} is contradicted: event #{checkpoint.size} is missing "
+                        f"(the chain head is at #{head}): the log was truncated")
+            elif stored[checkpoint.size] != checkpoint.head_hash:
+                return (f"{checkpoint} is contradicted: event #{checkpoint.size} now has the hash "
+                        f"{stored[checkpoint.size][:16]}…: the log was rewritten at or before it")
     return None

@@ -17,7 +17,7 @@ from qpgov import checkpoints, eventlog
 from qpgov.checkpoints import BadNote, VerifierKey
 from qpgov.models import AppendOnlyError, ChainHead, Checkpoint, Event
 
-from .test_eventlog import tamper
+from .test_eventlog import appending_after_the_first_read_of_events, tamper
 
 ORIGIN = "qpgov.example/event-log"
 
@@ -295,6 +295,20 @@ def test_verify_log_reads_checkpoints_from_a_url(subject, signing_key, client, t
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("mode", [[], ["--since-last-checkpoint"], ["--python"]])
+def test_checking_against_checkpoints_while_others_append_reads_one_snapshot(signing_key, saved, capsys,
+                                                                             mode):
+    subject = Group.objects.get(name="Core Ops")
+    path = saved(signed_at_sizes(subject, 3))
+    append(subject, 1)
+    state, wrapper = appending_after_the_first_read_of_events(subject)
+    with connection.execute_wrapper(wrapper):
+        call_command("verify_log", "--checkpoints", path, *mode)
+    assert state["appended"] and Event.objects.count() == 5
+    assert "log ok: 4 events" in capsys.readouterr().out
 
 
 def test_a_missing_file_is_a_clear_error(subject, signing_key, tmp_path):
