@@ -370,6 +370,8 @@ def test_production_refuses_to_start_without_a_checkpoint_key(settings, tmp_path
 
 def test_the_key_command_generates_once_and_shows_the_verifier_key(settings, tmp_path, capsys):
     settings.QPGOV_CHECKPOINT_KEY_FILE = str(tmp_path / "k.pem")
+    with pytest.raises(CommandError, match="--generate writes a new key"):
+        call_command("checkpoint_key")
     call_command("checkpoint_key", "--generate")
     first = capsys.readouterr().out
     assert (tmp_path / "k.pem").stat().st_mode & 0o077 == 0

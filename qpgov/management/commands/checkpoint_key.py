@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from qpgov import checkpoints
@@ -20,5 +21,8 @@ class Command(BaseCommand):
         if generate and not Path(path).exists():
             checkpoints.generate_key_file(path)
             self.stderr.write(f"wrote a new checkpoint signing key to {path}; back it up, never commit it")
-        key = checkpoints.verifier_key()
+        try:
+            key = checkpoints.verifier_key()
+        except ImproperlyConfigured as exc:
+            raise CommandError(f"{exc} (--generate writes a new key)") from None
         self.stdout.write(f"verifier key: {key}\nfingerprint (SHA-256 of the public key): {key.fingerprint}")
