@@ -258,6 +258,19 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Signed checkpoints of the event log (docs/security.md). The Ed25519 key lives
+# outside the database: `manage.py checkpoint_key --generate` writes one (make run
+# does, for dev). The origin names the log in every checkpoint and names the key.
+QPGOV_CHECKPOINT_KEY_FILE = os.getenv(
+    "QPGOV_CHECKPOINT_KEY_FILE", str(VAR_DIR / "checkpoint-key.pem") if DEV else "")
+QPGOV_CHECKPOINT_ORIGIN = os.getenv(
+    "QPGOV_CHECKPOINT_ORIGIN", urlsplit(SITE_ROOT).netloc + "/qpgov/event-log")
+QPGOV_CHECKPOINT_INTERVAL_SECONDS = envint("QPGOV_CHECKPOINT_INTERVAL_SECONDS", "300")
+CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
+    "task": "qpgov.tasks.sign_checkpoint",
+    "schedule": timedelta(seconds=QPGOV_CHECKPOINT_INTERVAL_SECONDS),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

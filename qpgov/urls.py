@@ -21,4 +21,5 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("nodes/", include("fleet.urls")),
     path("postmortems/", include("incidents.public_urls")),
+    path("audit/", include("qpgov.audit_urls")),
 ]

@@ -95,6 +95,16 @@ TABLE.update({
     "incidents:amendment_send_back": ("amendment_in_review", {"POST": COUNCIL_ONLY}),
 })
 
+# The event log's signed checkpoints are for anyone to read and save (docs/security.md).
+TABLE.update({
+    "audit:overview": (None, {"GET": EVERYONE}),
+    "audit:latest": (None, {"GET": EVERYONE}),
+    "audit:all": (None, {"GET": EVERYONE}),
+    "audit:key": (None, {"GET": EVERYONE}),
+    "audit:feed": (None, {"GET": EVERYONE}),
+    "audit:checkpoint": ("checkpoint", {"GET": EVERYONE}),
+})
+
 METHODS = ("GET", "POST")
 
 # --- Actions: who may take each action in qpgov.roles.ACTIONS --------------------------

@@ -42,6 +42,10 @@ def test_production_refuses_to_start_with_a_webhook_url_and_no_secret():
     assert "qpgov.E002" in result.stderr and "qpgov.E001" not in result.stderr
 
 
-def test_production_starts_with_an_https_site_root():
-    result = run_manage("check", SITE_ROOT="https://gov.example.org", **PRODUCTION)
+def test_production_starts_with_an_https_site_root(tmp_path):
+    from qpgov.checkpoints import generate_key_file
+
+    generate_key_file(tmp_path / "checkpoint-key.pem")
+    result = run_manage("check", SITE_ROOT="https://gov.example.org",
+                        QPGOV_CHECKPOINT_KEY_FILE=str(tmp_path / "checkpoint-key.pem"), **PRODUCTION)
     assert result.returncode == 0, result.stderr

@@ -23,6 +23,7 @@ from incidents import actions, runbook
 from incidents import services as incident_services
 from incidents.models import Amendment, Evidence, Incident, Postmortem, ResponseStep
 from qpgov import roles
+from qpgov.models import Checkpoint
 from tests import factories
 from tests import permission_table as table
 from tests import postmortem_factories as pmf
@@ -91,6 +92,8 @@ def world(db, evidence_dir):
             rita, make_user("cora", roles.COUNCIL), title="A published post-mortem")),
         "amendment_draft": pmf.amendment(published_pm, rita),
         "amendment_in_review": pmf.amendment_in_review(published_pm, rita),
+        "checkpoint": Checkpoint.objects.create(number=1, size=0, head_hash="0" * 64,
+                                                note="a checkpoint note\n", signed_at=timezone.now()),
     }
     return actors, samples
 
@@ -107,6 +110,8 @@ def url_for(name, sample, samples):
         return reverse(name, args=[obj.incident_id])
     if sample.startswith("amendment_"):
         return reverse(name, args=[obj.postmortem.incident_id, obj.pk])
+    if sample == "checkpoint":
+        return reverse(name, args=[obj.number])
     if sample in ("step", "step_needing_human", "evidence"):
         return reverse(name, args=[obj.incident_id, obj.pk])
     return reverse(name, args=[obj.pk])
