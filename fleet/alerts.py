@@ -260,7 +260,7 @@ def ingest(delivery: AlertDelivery) -> Changes | None:
         AlertDelivery.objects.filter(id=delivery.id).update(
             status=AlertDelivery.PROCESSED, processed_at=timezone.now(), lease_expires_at=None,
             group=group, alert_count=len(data.get("alerts") or []), truncated_alerts=truncated,
-            skipped_alerts=skipped, last_error="",
+            skipped_alerts=skipped, changed_alerts=len(write), last_error="",
             heard_watchdog=any(a.alertname == watchdog and a.status == Alert.FIRING
                                for a in incoming.values()),
         )

@@ -131,6 +131,9 @@ class AlertDelivery(models.Model):
     truncated_alerts = models.PositiveIntegerField(default=0)
     skipped_alerts = models.PositiveIntegerField(
         default=0, help_text="Alerts in the body that could not be read (no fingerprint, a bad date).")
+    # Alerts this delivery created or changed; the rest of alert_count (less the
+    # skipped) were re-sends that changed nothing.
+    changed_alerts = models.PositiveIntegerField(default=0)
     # It carried the always-firing watchdog alert: monitoring was alive when it came.
     heard_watchdog = models.BooleanField(default=False)
 

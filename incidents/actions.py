@@ -8,24 +8,20 @@ first error class if any node failed (so the runbook can decide about a retry).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from fleet.drivers import NodeActionError, get_driver
-from qpgov import eventlog, roles
+from qpgov import eventlog, mail, roles, webhooks
 from qpgov.models import Event
 
 from . import runbook
@@ -224,43 +220,27 @@ def _email(incident, purpose, recipients, subject, body) -> list[NotificationDel
     for address in recipients:
         delivery = NotificationDelivery(incident=incident, channel=NotificationDelivery.EMAIL,
                                         purpose=purpose, recipient=address)
-        try:
-            sent = send_mail(subject, body, None, [address])
-            delivery.ok = sent == 1
-            delivery.response_excerpt = "accepted by the mail server" if sent else "not sent"
-        except Exception as exc:  # SMTP down, refused address
-            delivery.response_excerpt = f"{type(exc).__name__}: {exc}"[:1000]
+        delivery.ok, delivery.response_excerpt = mail.send_one(subject, body, address)
         delivery.save()
         deliveries.append(delivery)
     return deliveries
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _webhook(incident, payload: dict, message_id: str = "") -> NotificationDelivery:
+    """Post `payload` to the configured webhook (qpgov.webhooks: signed, no redirects).
 
-
-def _webhook(incident, payload: dict) -> NotificationDelivery:
+    A retry of the same message sends the same `message_id`, so a receiver can
+    drop a duplicate.
+    """
     url = settings.QPGOV_INCIDENT_WEBHOOK_URL
     body = json.dumps(payload, sort_keys=True).encode()
-    signature = sign(body, settings.QPGOV_INCIDENT_WEBHOOK_SECRET)
-    delivery = NotificationDelivery(incident=incident, channel=NotificationDelivery.WEBHOOK,
-                                    recipient=url, signature=signature)
-    request = urllib.request.Request(  # noqa: S310 - the URL is an operator's setting
-        url, data=body, method="POST",
-        headers={"Content-Type": "application/json", "X-Qpgov-Signature": signature},
+    result = webhooks.post(url, settings.QPGOV_INCIDENT_WEBHOOK_SECRET,
+                           message_id or f"msg_qpgov_incident_{incident.pk}", body)
+    return NotificationDelivery.objects.create(
+        incident=incident, channel=NotificationDelivery.WEBHOOK, recipient=url, ok=result.ok,
+        response_status=result.status, response_excerpt=result.excerpt,
+        signature=result.signature,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            delivery.response_status = response.status
-            delivery.response_excerpt = response.read(2000).decode("utf-8", "replace")
-            delivery.ok = 200 <= response.status < 300
-    except urllib.error.HTTPError as exc:
-        delivery.response_status = exc.code
-        delivery.response_excerpt = exc.read(2000).decode("utf-8", "replace")
-    except Exception as exc:  # connection refused, DNS, timeout
-        delivery.response_excerpt = f"{type(exc).__name__}: {exc}"[:1000]
-    delivery.save()
-    return delivery
 
 
 def notify_governance(step, task_id):
@@ -292,11 +272,13 @@ def notify_governance(step, task_id):
     deliveries = _email(incident, NotificationDelivery.NOTICE, members, subject, body)
     url = settings.QPGOV_INCIDENT_WEBHOOK_URL
     if url and (NotificationDelivery.WEBHOOK, url) not in delivered:
-        deliveries.append(_webhook(incident, {
+        payload = {
             "incident": incident.pk, "title": incident.title, "severity": incident.severity,
             "state": incident.state, "url": _incident_link(incident),
             "nodes": [n.name for n in incident.nodes.all()],
-        }))
+        }
+        deliveries.append(_webhook(incident, payload,
+                                   message_id=f"msg_qpgov_incident_{incident.pk}_notice"))
     failed = [d for d in deliveries if not d.ok]
     summary = "\n".join(f"{d.channel} {d.recipient}: {'ok' if d.ok else 'FAILED'} "
                         f"{d.response_status or ''} {d.response_excerpt[:200]}" for d in deliveries)

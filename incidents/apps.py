@@ -6,6 +6,11 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incident response"
 
     def ready(self):
+        from incidents.metrics import IncidentsCollector
+        from qpgov import metrics
+
+        metrics.register("incidents", IncidentsCollector())
+
         # Alerts are stored by fleet, which must not import incidents; incidents
         # says here that it wants to hear about them (docs/architecture.md).
         from fleet import alerts as fleet_alerts

@@ -8,6 +8,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,16 @@ if not SECRET_KEY:
 DEBUG = envbool("DEBUG", "true" if DEV else "false")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEV else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000")
+# Where people reach qpgov: links in e-mails and feeds. Outside dev it must be
+# an https URL (qpgov/checks.py refuses to start otherwise).
+SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000" if DEV else "")
+# RFC 4151 tagging entity for feed ids: a domain you held on a date. Set it
+# once and never change it, or every feed reader sees every entry as new.
+QPGOV_TAG_AUTHORITY = os.getenv(
+    "QPGOV_TAG_AUTHORITY", f"{urlsplit(SITE_ROOT).hostname or 'qpgov.invalid'},2026"
+)
+# The author of both Atom feeds (RFC 4287 4.1.1): the organisation, not a person.
+QPGOV_FEED_AUTHOR = os.getenv("QPGOV_FEED_AUTHOR", "Quantumpay mainnet governance")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "qpgov.metrics.RequestMetricsMiddleware",  # first, so it times the whole answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +174,9 @@ EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+# A mail server that stops answering fails the try (it is recorded and retried)
+# instead of holding the sweep that sends it.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "qpgov@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -252,6 +266,19 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Signed checkpoints of the event log (docs/security.md). The Ed25519 key lives
+# outside the database: `manage.py checkpoint_key --generate` writes one (make run
+# does, for dev). The origin names the log in every checkpoint and names the key.
+QPGOV_CHECKPOINT_KEY_FILE = os.getenv(
+    "QPGOV_CHECKPOINT_KEY_FILE", str(VAR_DIR / "checkpoint-key.pem") if DEV else "")
+QPGOV_CHECKPOINT_ORIGIN = os.getenv(
+    "QPGOV_CHECKPOINT_ORIGIN", urlsplit(SITE_ROOT).netloc + "/qpgov/event-log")
+QPGOV_CHECKPOINT_INTERVAL_SECONDS = envint("QPGOV_CHECKPOINT_INTERVAL_SECONDS", "300")
+CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
+    "task": "qpgov.tasks.sign_checkpoint",
+    "schedule": timedelta(seconds=QPGOV_CHECKPOINT_INTERVAL_SECONDS),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -289,8 +316,17 @@ QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
 QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
 
+# qpgov's own metrics at /metrics (qpgov/metrics.py; docs/operations.md,
+# "Monitoring qpgov itself"). Readable from an allowed client address or with
+# the bearer token; with neither set the endpoint answers 404. Dev allows
+# loopback only.
+QPGOV_METRICS_TOKEN = os.getenv("QPGOV_METRICS_TOKEN", "")
+QPGOV_METRICS_ALLOWED_ADDRESSES = envlist(
+    "QPGOV_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1" if DEV else ""
+)
+
 # Alerts from Prometheus Alertmanager (docs/fleet.md, "Alerts"). The body limit
-# leaves room for 10,000 alerts of a few labels each (about 6 MB measured, see
+# leaves room for 10,000 alerts: a real one from Alertmanager measured 3.3 MB (see
 # docs/fleet.md); Django's own DATA_UPLOAD_MAX_MEMORY_SIZE does not apply there.
 QPGOV_ALERT_MAX_BODY_BYTES = envint("QPGOV_ALERT_MAX_BODY_BYTES", str(16 * 1024 * 1024))
 # The label whose value names the node (less any ":port"): a node's name or its SSH host.

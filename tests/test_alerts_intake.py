@@ -380,3 +380,18 @@ def test_staff_create_and_rotate_a_receiver_token_shown_once_in_the_admin(client
     receiver.refresh_from_db()
     page = client.get(f"/admin/fleet/alertreceiver/{receiver.pk}/change/").content.decode()
     assert new not in page and receiver.token_hash not in page
+
+
+def test_metrics_count_alerts_received_and_deduplicated(client, token, sent):
+    from tests.test_metrics import scrape
+
+    body = payload([alert(), alert(instance="validator-2:9100"), {"fingerprint": ""}])
+    deliver(client, body, token)
+    deliver(client, body, token)  # a re-send: two alerts deduplicated
+    samples = scrape(client)
+    assert samples["qpgov_alerts_received_total"][()] == 6
+    assert samples["qpgov_alerts_skipped_total"][()] == 2
+    assert samples["qpgov_alerts_deduplicated_total"][()] == 2
+    assert samples["qpgov_alerts_firing"][()] == 2
+    assert samples["qpgov_alert_deliveries"][(("status", "processed"),)] == 2
+    assert samples["qpgov_monitoring_silent"][()] == 0

@@ -89,6 +89,7 @@ class Migration(migrations.Migration):
                 ('alert_count', models.PositiveIntegerField(blank=True, null=True)),
                 ('truncated_alerts', models.PositiveIntegerField(default=0)),
                 ('skipped_alerts', models.PositiveIntegerField(default=0, help_text='Alerts in the body that could not be read (no fingerprint, a bad date).')),
+                ('changed_alerts', models.PositiveIntegerField(default=0)),
                 ('heard_watchdog', models.BooleanField(default=False)),
                 ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='fleet.alertgroup')),
                 ('receiver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='fleet.alertreceiver')),
