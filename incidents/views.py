@@ -73,6 +73,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "deliveries": incident.deliveries.all(),
         "postmortem": getattr(incident, "postmortem", None),
         "nodes": incident.nodes.all(),
+        "alert_groups": incident.alert_groups.all(),
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
         "skip_form": SkipForm(),

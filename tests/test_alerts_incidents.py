@@ -172,3 +172,13 @@ def test_a_listener_failure_rolls_the_delivery_back_for_a_retry(client, token, v
     assert tasks.process_alert_delivery(response.json()["delivery"]) == "failed"
     assert Alert.objects.count() == 0
     assert AlertDelivery.objects.get().status == AlertDelivery.RECEIVED
+
+
+def test_the_incident_page_links_the_alert_group_it_came_from(client, token, service_account,
+                                                              validator, published, rita):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident, group = Incident.objects.get(), AlertGroup.objects.get()
+    client.force_login(rita)
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert f'href="{group.get_absolute_url()}"' in page and "alertname=BlockProductionStalled" in page
