@@ -224,7 +224,9 @@ def ingest(delivery: AlertDelivery) -> Changes | None:
             group.group_labels = _labels(data.get("groupLabels"))
             group.common_labels = _labels(data.get("commonLabels"))
             group.common_annotations = _labels(data.get("commonAnnotations"))
-            group.external_url = _text(data.get("externalURL"), 500)
+            # Shown as a link on the group's page: only a web address, never javascript: or data:.
+            url = _text(data.get("externalURL"), 500)
+            group.external_url = url if url.lower().startswith(("http://", "https://")) else ""
             group.last_received_at = delivery.received_at
         if truncated:
             group.incomplete = True

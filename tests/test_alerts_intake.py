@@ -395,3 +395,14 @@ def test_metrics_count_alerts_received_and_deduplicated(client, token, sent):
     assert samples["qpgov_alerts_firing"][()] == 2
     assert samples["qpgov_alert_deliveries"][(("status", "processed"),)] == 2
     assert samples["qpgov_monitoring_silent"][()] == 0
+
+
+def test_only_a_web_address_becomes_the_groups_alertmanager_link(client, token, sent, olga):
+    deliver(client, {**payload([alert()]), "externalURL": "javascript:alert(1)"}, token)
+    group = AlertGroup.objects.get()
+    assert group.external_url == ""
+    client.force_login(olga)
+    assert b"javascript:" not in client.get(reverse("alerts:group", args=[group.id])).content
+    deliver(client, {**payload([alert()]), "externalURL": "https://am.example.org"}, token)
+    group.refresh_from_db()
+    assert group.external_url == "https://am.example.org"
