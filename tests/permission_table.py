@@ -84,3 +84,12 @@ TABLE.update({
 })
 
 METHODS = ("GET", "POST")
+
+# Sign-in help and oversight (issue 12, items 1 and 3).
+TABLE.update({
+    "password_reset": (None, {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_done": (None, {"GET": EVERYONE}),
+    "password_reset_confirm": ("reset_link", {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_complete": (None, {"GET": EVERYONE}),
+    "role_changes": (None, {"GET": COUNCIL_ONLY}),
+})

@@ -85,6 +85,8 @@ def url_for(name, sample, samples):
         return reverse("admin:index")
     if sample is None:
         return reverse(name)
+    if sample == "reset_link":  # a mailed link whose token has expired
+        return reverse(name, args=["MQ", "expired-token"])
     obj = samples[sample]
     if sample == "postmortem_published" and name.startswith("postmortems:"):
         return reverse(name, args=[obj.slug])
