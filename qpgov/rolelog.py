@@ -9,6 +9,12 @@ only record; they decide nothing.
 
 Who did it: the signed-in person for a web request (`ActorMiddleware`), else
 "system", with the operating-system user and the command in the event data.
+
+Paths that send no model signal (`QuerySet.update()`, `bulk_create` on the
+groups table, raw SQL, `loaddata`) are caught afterwards by `reconcile`, which
+the beat runs every few minutes: each event carries the user's whole role state
+after the change, and any user whose state differs from their last event gets
+an event saying so.
 """
 
 from __future__ import annotations
@@ -72,17 +78,23 @@ def _log_ready(model) -> bool:
     return "qpgov_chainhead" in connection.introspection.table_names()
 
 
-def _record(user, data: dict) -> None:
+def _record(user, data: dict, groups: list[str]) -> None:
     from . import eventlog
 
     actor = _acting_user()
+    data = {**data, "state": _state(user, groups)}
     if actor is None:
-        data = {**data, "by": _origin()}
+        data["by"] = _origin()
     eventlog.append(user, KIND, actor=actor, data=data)
 
 
 def _flags(values) -> dict:
     return {flag: values[flag] for flag in ROLE_FLAGS}
+
+
+def _state(user, groups: list[str]) -> dict:
+    """Everything that says what power a user holds."""
+    return {"groups": groups, **_flags(user.__dict__)}
 
 
 def remember_flags(sender, instance, raw=False, update_fields=None, **kwargs):
@@ -113,7 +125,8 @@ def record_flags(sender, instance, created, raw=False, update_fields=None, **kwa
     changed = {f: {"before": before[f], "after": after[f]} for f in ROLE_FLAGS
                if before[f] != after[f]}
     if changed and _log_ready(sender):
-        _record(instance, {"flags": changed, "created": bool(created)})
+        groups = _group_names(sender, [instance.pk])[instance.pk]
+        _record(instance, {"flags": changed, "created": bool(created)}, groups)
 
 
 def _group_names(user_model, user_ids) -> dict[int, list[str]]:
@@ -148,4 +161,38 @@ def record_groups(sender, instance, action, reverse, model, pk_set, **kwargs):
     for user_id in sorted(before):
         if before[user_id] != after[user_id] and _log_ready(user_model):
             _record(users[user_id], {"groups": {"before": before[user_id],
-                                                "after": after[user_id]}})
+                                                "after": after[user_id]}}, after[user_id])
+
+
+def reconcile() -> int:
+    """Log every user whose role state differs from their last role event; return how many.
+
+    Catches changes made without model signals. Runs under the event log's head
+    lock, so a role change and its event are either both seen or both not.
+    """
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from . import eventlog
+    from .models import ChainHead, Event
+
+    with transaction.atomic():
+        ChainHead.objects.select_for_update().get(pk=1)
+        last: dict[int, dict | None] = {}
+        events = Event.objects.filter(subject_type=User._meta.label_lower, kind=KIND)
+        for subject_id, data in events.order_by("seq").values_list("subject_id", "data"):
+            last[subject_id] = data.get("state")
+        users = list(User.objects.order_by("pk"))
+        groups = _group_names(User, [u.pk for u in users])
+        entries = []
+        for user in users:
+            now = _state(user, groups[user.pk])
+            recorded = last.get(user.pk)
+            if recorded == now:
+                continue
+            if recorded is None and not (now["groups"] or now["is_staff"] or now["is_superuser"]):
+                continue  # never held a power, holds none now
+            entries.append(eventlog.entry(user, KIND, data={
+                "state": now, "before": recorded, "found_by": "reconcile", "by": _origin()}))
+        eventlog.append_many(entries)
+    return len(entries)

@@ -285,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.sweep_steps",
         "schedule": timedelta(seconds=60),
     },
+    "reconcile-roles": {
+        "task": "qpgov.tasks.reconcile_roles",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 LOGGING = {

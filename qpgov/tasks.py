@@ -12,3 +12,11 @@ def ping(ping_id: int) -> None:
     HealthPing.objects.filter(id=ping_id, answered_at=None).update(
         answered_at=timezone.now(), answered_by=socket.gethostname()
     )
+
+
+@shared_task(name="qpgov.tasks.reconcile_roles")
+def reconcile_roles() -> int:
+    """Log role changes that bypassed the model signals (see qpgov.rolelog.reconcile)."""
+    from . import rolelog
+
+    return rolelog.reconcile()

@@ -143,3 +143,41 @@ def test_only_the_council_may_read_it(client, db, request, who):
 
 def test_visitors_are_sent_to_sign_in(client, db):
     assert client.get(reverse("role_changes")).status_code == 302
+
+
+def test_a_change_that_sends_no_signal_is_found_by_the_reconciliation(olga, eve):
+    olga.groups.add(group(roles.RESPONDERS))  # logged as it happens, with olga's whole state
+    assert rolelog.reconcile() == 0  # eve holds nothing, olga's last event is current
+
+    User.objects.filter(pk=eve.pk).update(is_superuser=True)
+    User.groups.through.objects.bulk_create([User.groups.through(user=olga,
+                                                                 group=group(roles.COUNCIL))])
+    assert rolelog.reconcile() == 2
+    found = role_events(eve)[-1]
+    assert found.actor is None and found.data["found_by"] == "reconcile"
+    assert found.data["before"] is None and found.data["state"]["is_superuser"] is True
+    found = role_events(olga)[-1]
+    assert found.data["before"]["groups"] == sorted([roles.CORE_OPS, roles.RESPONDERS])
+    assert found.data["state"]["groups"] == sorted([roles.CORE_OPS, roles.COUNCIL,
+                                                   roles.RESPONDERS])
+    assert rolelog.reconcile() == 0  # found once, not again
+    assert eventlog.verify()[1] is None
+
+
+def test_the_page_shows_what_the_reconciliation_found(client, carol, eve):
+    User.objects.filter(pk=eve.pk).update(is_staff=True)
+    rolelog.reconcile()
+    client.force_login(carol)
+    page = client.get(reverse("role_changes")).content.decode()
+    assert "found later" in page and "staff yes" in page and "(first record)" in page
+
+
+def test_the_reconciliation_runs_as_a_command_and_on_the_beat(olga, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("reconcile_roles", stdout=out)  # olga's seeded role has no event yet
+    assert out.getvalue().strip() == "1 role change(s) found and logged."
+    assert settings.CELERY_BEAT_SCHEDULE["reconcile-roles"]["task"] == "qpgov.tasks.reconcile_roles"
