@@ -25,9 +25,11 @@ import os
 import sys
 
 from django.db import connection
+from django.db.models.signals import m2m_changed
 
 ROLE_FLAGS = ("is_active", "is_staff", "is_superuser")
 KIND = "roles_changed"
+_MIGRATIONS_UID = "qpgov.rolelog.groups.migrations"
 
 _actor: contextvars.ContextVar = contextvars.ContextVar("qpgov_actor", default=None)
 
@@ -196,3 +198,20 @@ def reconcile() -> int:
                 "state": now, "before": recorded, "found_by": "reconcile", "by": _origin()}))
         eventlog.append_many(entries)
     return len(entries)
+
+
+def _record_historical_groups(sender, **kwargs):
+    from django.contrib.auth.models import User
+
+    if sender is not User.groups.through:  # the real one has its own receiver
+        record_groups(sender, **kwargs)
+
+
+def watch_migrations(**kwargs):
+    """pre_migrate: also watch the historical groups tables that data migrations use."""
+    m2m_changed.connect(_record_historical_groups, dispatch_uid=_MIGRATIONS_UID)
+
+
+def stop_watching_migrations(**kwargs):
+    """post_migrate: back to the real groups table only."""
+    m2m_changed.disconnect(dispatch_uid=_MIGRATIONS_UID)

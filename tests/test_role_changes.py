@@ -3,9 +3,11 @@ is_superuser, from the admin, the shell, the group's side and a data migration, 
 did it; and the Council has a page listing them."""
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models.signals import pre_migrate
 from django.urls import reverse
 
 from qpgov import eventlog, rolelog, roles
@@ -108,6 +110,9 @@ def test_a_new_superuser_is_logged_but_an_ordinary_account_is_not(db):
 def test_a_data_migration_granting_a_role_is_logged():
     """A migration works on historical models, other classes than User and Group."""
     User.objects.create_user("olga", "olga@example.invalid", "pw-olga")
+    qpgov_app = django_apps.get_app_config("qpgov")
+    pre_migrate.send(sender=qpgov_app, app_config=qpgov_app, verbosity=0, interactive=False,
+                     using="default", plan=[], apps=django_apps)  # as `migrate` does
     apps = MigrationExecutor(connection).loader.project_state().apps
     OldUser, OldGroup = apps.get_model("auth", "User"), apps.get_model("auth", "Group")
     assert OldUser is not User
@@ -115,6 +120,7 @@ def test_a_data_migration_granting_a_role_is_logged():
     old_olga.groups.add(OldGroup.objects.get(name=roles.COUNCIL))
     old_olga.is_superuser = True
     old_olga.save()
+    rolelog.stop_watching_migrations()  # what post_migrate does
     olga = User.objects.get(username="olga")
     groups_event, flags_event = role_events(olga)[-2:]
     assert groups_event.data["groups"]["after"] == [roles.COUNCIL]
