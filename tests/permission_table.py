@@ -107,6 +107,15 @@ TABLE.update({
 
 METHODS = ("GET", "POST")
 
+# Sign-in help and oversight (issue 12, items 1 and 3).
+TABLE.update({
+    "password_reset": (None, {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_done": (None, {"GET": EVERYONE}),
+    "password_reset_confirm": ("reset_link", {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_complete": (None, {"GET": EVERYONE}),
+    "role_changes": (None, {"GET": COUNCIL_ONLY}),
+})
+
 # --- Actions: who may take each action in qpgov.roles.ACTIONS --------------------------
 #
 # The URL table above says who gets past the door. This one says who may *do*
@@ -200,7 +209,11 @@ ACTION_ROWS = {
                                       "amendment_in_review", COUNCIL_ONLY),
     "send an amendment back": ActionRow("approve_postmortem", "incidents:amendment_send_back",
                                         "POST", "amendment_in_review", COUNCIL_ONLY),
+    # Oversight.
+    "read role changes": ActionRow("view_role_changes", "role_changes", "GET", "role_change",
+                                   COUNCIL_ONLY),
 }
 
-# POST URLs that are no qpgov action: signing in and out, and the Django admin.
-NOT_ACTIONS = frozenset({"login", "logout", "admin"})
+# POST URLs that are no qpgov action: signing in and out, the password reset that
+# lifts a sign-in lock (open to everyone, like signing in), and the Django admin.
+NOT_ACTIONS = frozenset({"login", "logout", "admin", "password_reset", "password_reset_confirm"})
