@@ -1,61 +1,244 @@
-"""Public-posture check (playbook section 7): no profit guarantees, no price talk, no promotion.
+"""Public-posture check (playbook section 7): no profit promises, no price talk, no promotion.
 
-The rules are data, in this one file: edit RULES to tune them and add a test
-for every hit and every near-miss you care about (tests/test_compliance.py).
-A rule hits where its pattern matches outside every span that one of its
-exceptions matches, so "gas price" stays technical while "token price" in
-the same sentence is still flagged.
+The rules are data, in this one file. Each rule is one pattern family with a
+one-line reason, built from the shared vocabularies below (assets, money
+amounts, percentages, time frames, market verbs), so a finding always names
+the rule, its category and the words that matched. A rule hits where its
+pattern matches outside every span one of its exceptions matches, so "gas
+price" stays technical while "token price" in the same sentence is flagged.
+
+To tune: add sentences to tests/data/public_text/corpus.tsv (the "tune" part
+only), run `manage.py check_public_text --eval tests/data/public_text/corpus.tsv
+--split tune`, edit RULES, bump RULES_VERSION. Never tune on the "report" part:
+its figures are the ones docs/public.md publishes.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
-RULES_VERSION = "2026-11-27.1"
+RULES_VERSION = "2026-11-30.1"
 
-PROFIT = "profit guarantee"
+PROFIT = "profit or yield promise"
 PRICE = "price discussion"
 PROMOTION = "promotional language"
+CATEGORIES = (PROMOTION, PROFIT, PRICE)
+
+# --- Vocabularies --------------------------------------------------------------
+# A gap inside one sentence: anything but a sentence end ("." followed by space),
+# so "$3.5" and "v1.4.2" stay inside a match while "done. Next" does not.
+GAP = r"(?:[^.!?\n]|[.!?](?=\S))"
+
+
+def near(a: str, b: str, n: int = 40) -> str:
+    """`a` then `b` within `n` characters of the same sentence."""
+    return rf"(?:{a}){GAP}{{0,{n}}}?(?:{b})"
+
+
+def either(a: str, b: str, n: int = 40) -> str:
+    """`a` and `b` within `n` characters, in either order."""
+    return rf"(?:{near(a, b, n)}|{near(b, a, n)})"
+
+
+# Crypto assets by name, common tickers, cashtags ($MTRX) and "(CRYPTO: BTC)".
+ASSET = (
+    r"(?:\b(?:bitcoins?|btc|ether|ethereum|eth|solana|sol|xrp|ripple|doge(?:coin)?|shiba|shib|"
+    r"bnb|cardano|ada|polkadot|litecoin|ltc|tron|trx|avax|matic|polygon|pepe|"
+    r"usdt|usdc|tether|dai|qpay|tokens?|coins?|altcoins?|memecoins?|meme coins?|stablecoins?|"
+    r"cryptos?|cryptocurrency|cryptocurrencies|crypto assets?|digital assets?)\b"
+    r"|\$[A-Z]{2,6}\b|\(CRYPTO: [A-Z]+\))"
+)
+# $24,900 / $ 10,000 / US$50 / $24K / $1.2 billion / 0.0001 ETH / 10 dollars.
+MONEY = (
+    r"(?:(?:US)?[$€£¥]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:[kmb]n?|thousand|million|billion|trillion)\b)?"
+    r"|\b\d[\d,]*(?:\.\d+)?\s?(?:[kmb]\s)?(?:usd|dollars?|euros?|usdt|usdc|eth|btc|bnb|sol)\b)"
+)
+PCT = r"(?:[+-]?\d+(?:\.\d+)?\s?(?:%|per ?cent\b)|\b(?:triple|double)[- ]digit\b)"
+TIMEFRAME = (
+    r"(?:\b(?:over|in|during|for|on) the (?:past|last|previous)?\s?(?:\d+\s)?"
+    r"(?:24 hours|hour|day|days|week|weeks|month|months|year|quarter|session)\b"
+    r"|\b24[- ]?(?:h|hours?)\b|\bintraday\b|\byear[- ]to[- ]date\b|\bytd\b|\bmom\b|\bwow\b"
+    r"|\b(?:this|last|past) (?:week|month|year|quarter)\b|\bon the (?:day|week|month)\b"
+    r"|\btoday\b|\bby (?:the end of )?(?:20\d\d|year[- ]end|the end of the year)\b|\bnext quarter\b)"
+)
+UP_DOWN = (
+    r"\b(?:rose|risen|rises|rising|jump(?:s|ed|ing)?|surg(?:e|es|ed|ing)|soar(?:s|ed|ing)?|"
+    r"climb(?:s|ed|ing)?|rall(?:y|ies|ied|ying)|gain(?:s|ed)?|spik(?:e|es|ed)|rebound(?:s|ed)?|"
+    r"fell|fallen|falls|falling|drop(?:s|ped|ping)?|declin(?:e|es|ed|ing)|slid|slides?|sliding|"
+    r"plung(?:e|es|ed)|plummet(?:s|ed)?|tumbl(?:e|es|ed)|crash(?:es|ed)?|sank|sink|slump(?:s|ed)?|"
+    r"shed|lost|los(?:es|ing)|pump(?:s|ed)?|dump(?:s|ed)?|up|down|higher|lower|decrease[sd]?|"
+    r"increase[sd]?|skyrocket(?:s|ed)?|doubl(?:e|ed)|tripl(?:e|ed)|quadrupl(?:e|ed))\b"
+)
+YIELD_WORD = (
+    r"\b(?:apy|apr|apys|aprs|annual percentage (?:yield|rate)|yields?|interest|returns?|roi|"
+    r"profits?|dpr|per annum|annual(?:ly|ized)?|a year|per year|p\.a\.|daily|per day|a day|"
+    r"monthly|a month|weekly|rewards?|rate of return|earn(?:s|ed|ing)?)\b"
+)
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str
     category: str
+    why: str
     pattern: str
-    exceptions: tuple[str, ...] = ()
+    exceptions: tuple[str, ...] = ()  # technical phrases; a match overlapping one is excused
+    unless: tuple[str, ...] = ()  # sentence-level context that makes the whole rule not apply
+    case_sensitive: bool = False
     compiled: re.Pattern = field(init=False, repr=False, compare=False)
     compiled_exceptions: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
+    compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "compiled", re.compile(self.pattern, re.IGNORECASE))
-        object.__setattr__(
-            self, "compiled_exceptions",
-            tuple(re.compile(p, re.IGNORECASE) for p in self.exceptions),
-        )
+        flags = 0 if self.case_sensitive else re.IGNORECASE
+        object.__setattr__(self, "compiled", re.compile(self.pattern, flags))
+        object.__setattr__(self, "compiled_exceptions",
+                           tuple(re.compile(p, re.IGNORECASE) for p in self.exceptions))
+        object.__setattr__(self, "compiled_unless",
+                           tuple(re.compile(p, re.IGNORECASE) for p in self.unless))
 
+    def excuses(self, sentence: str, lo: int, hi: int) -> bool:
+        """Whether an exception overlaps the match at [lo, hi) or the sentence's context rules it out."""
+        return (any(e.start() < hi and lo < e.end() for exc in self.compiled_exceptions
+                    for e in exc.finditer(sentence))
+                or any(u.search(sentence) for u in self.compiled_unless))
+
+
+# Technical uses of market words that stay allowed wherever they appear.
+_GAS_PRICE = (r"\bgas[- ]?prices?\b", r"\b(?:base|priority|minimum|min|max|maximum)[- ]fee[- ]?prices?\b",
+              r"\bprices? (?:per unit )?of gas\b", r"\bprice per (?:unit of )?gas\b")
+_ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?prices?\b",
+           r"\bprices? (?:feeds?|oracles?|updates?|api|list|data|deviation|staleness)\b")
 
 RULES = (
-    # Profit guarantees and investment promises.
-    Rule("guaranteed-returns", PROFIT, r"\bguarantee(?:d|s)?\b[^.!?]{0,40}\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rewards?)\b"),
-    Rule("returns-guaranteed", PROFIT,
-         r"\b(?:returns?|profits?|yields?|gains?|rewards?)\b[^.!?]{0,25}\b(?:guaranteed|assured|certain|promised)\b"),
-    Rule("risk-free", PROFIT, r"\b(?:risk[- ]free|zero[- ]risk|no[- ]risk)\b[^.!?]{0,30}\b(?:returns?|profits?|investment|income)\b"),
-    Rule("get-rich", PROFIT, r"\b(?:passive income|get rich|double your (?:money|tokens|investment)|\d+x (?:returns?|gains?))\b"),
-    # Price and market talk.
-    Rule("price", PRICE, r"\bprices?\b",
-         exceptions=(r"\bgas[- ]prices?\b", r"\b(?:base|priority|minimum)[- ]fee[- ]prices?\b",
-                     r"\bprice of gas\b")),
-    Rule("market-cap", PRICE, r"\bmarket[- ]?cap(?:italisation|italization)?\b"),
-    Rule("moon", PRICE, r"\b(?:to the moon|mooning|pump(?:ing|ed)?|dump(?:ing|ed)?)\b",
-         exceptions=(r"\b(?:heap|core|memory|thread|state|log)[- ]dump(?:s|ed)?\b", r"\bdump(?:ed)? (?:the )?(?:logs?|state|heap|core)\b")),
-    Rule("buy-sell", PRICE, r"\b(?:buy|sell)(?:ing)? (?:now|the dip|more|qpay|tokens?|coins?)\b"),
-    Rule("valuation", PRICE,
-         r"\b(?:valuation|all[- ]time high|bullish|bearish|bull (?:run|market)|bear market)\b"),
-    # Influencer and promotional language.
-    Rule("influencer", PROMOTION, r"\b(?:influencers?|shill(?:ing)?|ambassador program|kols?)\b"),
-    Rule("hype", PROMOTION, r"\b(?:don'?t miss out|fomo|wagmi|lambo|huge opportunity|massive gains|next big thing|giveaway|airdrop)\b"),
+    # --- Profit and yield promises ---------------------------------------------
+    Rule("guaranteed-returns", PROFIT, "a guarantee attached to returns",
+         either(r"\bguarantee(?:d|s)?\b|\bassured\b|\bpromised?\b|\bpromising\b|\bfixed\b|\bcertain\b",
+                r"\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rate of return|interest)\b", 30)),
+    Rule("yield-figure", PROFIT, "a percentage quoted as a yield, interest or return",
+         either(PCT, YIELD_WORD, 35),
+         exceptions=(r"\b(?:error|failure|success|packet|loss|cpu|disk|memory|requests?|traffic)\b[^.]{0,20}\brates?\b",)),
+    Rule("offered-percent", PROFIT, "a percentage offered, paid or promised to holders",
+         near(r"\b(?:offer(?:s|ed|ing)?|pays?|paying|paid|promis(?:e|es|ed|ing)|earn(?:s|ed|ing)?|"
+              r"making|receive)\b", PCT, 15)),
+    Rule("apy", PROFIT, "an APY or APR figure or comparison",
+         r"\b(?:APY|APR|APYs|APRs)\b(?!\s*\d{1,2}\b)|\bannual percentage (?:yield|rate)\b|\bDPR\b",
+         case_sensitive=True),
+    Rule("earn-yield", PROFIT, "an offer to earn interest, yield or income",
+         near(r"\b(?:earn|earns|earning|generate|generating|make|making|get|getting|receive)\b",
+              r"\b(?:interest|yields?|passive income|income|returns?|profits?|apy|rate of return|"
+              r"money|earnings)\b", 35),
+         exceptions=(r"\breturns? (?:an?|the|\d|true|false|null|none|error|0|-1)\b",
+                     r"\b(?:return|exit) (?:code|value|status)\b")),
+    Rule("earn-rewards", PROFIT, "the reader is told they can earn rewards",
+         near(r"\b(?:you|your|users?|investors?|holders?|participants?)\b",
+              r"\bearn(?:s|ing)?\b" + GAP + r"{0,30}?\brewards?\b", 40)),
+    Rule("high-returns", PROFIT, "returns described as high, attractive or maximised",
+         r"\b(?:high|higher|highest|huge|massive|outsized|attractive|lucrative|best|great|real|"
+         r"fabulous|eye-catching|outlandish|big|bigger|increased|maximi[sz]e|boost)\s+(?:\w+\s+)?"
+         r"(?:returns?|yields?|interest(?: rates?)?|apys?|profits?|gains|rates? of return|earnings|"
+         r"earning (?:power|potential)|payouts?)\b",
+         exceptions=(r"\bhigh(?:er)? (?:\w+ )?(?:error|latency|load|cpu|memory|disk)\b",)),
+    Rule("passive-income", PROFIT, "passive income or yield, or getting rich",
+         r"\bpassive (?:income|yield|earnings?)\b|\bget rich\b|\bdouble your (?:money|tokens|investment)\b|"
+         r"\b\d+x (?:returns?|gains?|roi)\b|\brisk[- ]free\b|\bzero[- ]risk\b|\bsafe way to (?:earn|generate|grow)\b"),
+    Rule("make-profit", PROFIT, "making profits or a return on money",
+         r"\bmak(?:e|es|ing) (?:\w+ )?(?:profits?|money|gains)\b|\bprofit (?:from|on)\b|"
+         r"\breturn on (?:your |their |the )?(?:investment|money|capital|deposits?)\b|\bROI\b|"
+         r"\bprofit[- ]sharing\b|\brevenue[- ]share\b|\baccrue value\b|\bput (?:them|it|your \w+) to work\b|"
+         r"\b(?:savings|interest|earn) accounts?\b|\b(?:lending|staking|deposit) rates\b"
+         r"|\byield farm(?:s|ing|ers?)?\b|\bliquidity mining\b"),
+    # --- Price and market talk -------------------------------------------------
+    Rule("price-move", PRICE, "a market move stated as a percentage or an amount",
+         either(UP_DOWN, PCT + "|" + MONEY, 30) + GAP + r"{0,80}?" + TIMEFRAME
+         + r"|" + near(r"\b(?:up|down)\b", r"\d+(?:\.\d+)?\s?%" + GAP + r"{0,12}?"
+                       r"\b(?:over|in|on|from|since|this|year|week|month|day)\b", 20)),
+    Rule("asset-move", PRICE, "an asset and a market move with a figure",
+         either(ASSET, either(UP_DOWN, PCT + "|" + MONEY, 30), 60),
+         unless=(r"\b(?:stole|stolen|steal|diverted|hack(?:ed|ers?)?|exploit(?:ed)?|drained|"
+                 r"rescued|recovered|fees?|burn(?:ed|t)?|per second|rate limit\w*|bucket)\b",)),
+    Rule("trading-at", PRICE, "a quote: trading at, changed hands at, valued at",
+         near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
+              r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
+              r"highs?|lows?|at|near|above|below|around|to)\b", MONEY, 25)
+         + r"|\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b",
+         unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
+                 r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?)\b",)),
+    Rule("price-prediction", PRICE, "a prediction of where a price will go",
+         near(r"\b(?:could|will|would|may|might|expect(?:s|ed|ing)?|poised|set|likely|predicts?|"
+              r"forecasts?|estimated|believed|projects?|target)\b",
+              r"\b(?:reach|hit|rise|climb|surge|soar|fall|drop|crash|double|triple|go|end|top|touch|"
+              r"break|be worth|explode|moon|rally|rebound|bounce)\w*\b" + GAP + r"{0,40}?(?:" + MONEY
+              + r"|" + PCT + r"|new highs?|all-time high|five-digit|\d+x)", 40)
+         + r"|\bprice (?:target|prediction|forecast)s?\b|\b(?:IT|THIS) WILL BE \$"),
+    Rule("asset-price", PRICE, "the price or value of a token or coin",
+         either(ASSET + r"(?:'s|’s)?", r"\b(?:prices?|valuations?|value|market value|worth)\b", 25)
+         + r"|\bprice (?:action|movement|chart|rall\w+|surge|drop|decline|increase|trajectory|discovery|level)s?\b"
+         + r"|\bprices? (?:rose|fell|jumped|dropped|surged|plunged|slid|climbed|rallied|tumbled|crashed)\b",
+         exceptions=_GAS_PRICE + _ORACLE + (r"\btokens? (?:per|bucket|refill|count|limit)\b",
+                                            r"\b(?:access|auth\w*|service|api|session|bearer|refresh)"
+                                            r" tokens?\b", r"\bvalue of (?:the )?(?:field|variable|key|"
+                                                          r"setting|parameter)\b")),
+    Rule("market-cap", PRICE, "market capitalisation, trading volume or market ranking",
+         r"\bmarket[- ]?cap(?:itali[sz]ation)?s?\b|\btrading volumes?\b|\b24[- ]hour (?:trading )?volume\b|"
+         r"\bfully diluted valuation\b|\bFDV\b|\bmarket (?:sentiment|rally|crash|cycle)\b"),
+    Rule("market-jargon", PRICE, "trader jargon: bullish, bear market, short, overbought",
+         r"\b(?:bullish|bearish|bull (?:run|market|case|scenario)|bear (?:market|case)|"
+         r"(?:to|on) the moon|mooning|moonshot|pump(?:ing|ed)? and dump|buy the dip|"
+         r"overbought|oversold|death cross|golden cross|resistance level|support level|key support level|"
+         r"buying (?:zone|pressure)|selling pressure|price discovery|retracement|"
+         r"outperform\w*|underperform\w*|rally|rallies|rallied|all[- ]time high)\b"
+         r"|\b(?:short|long|shorting|longing)\s+(?:eth|btc|sol|bitcoin|ethereum|the market)\b"),
+    Rule("valuable", PRICE, "a superlative about value",
+         r"\b(?:super|very|extremely|hugely|incredibly|most|more|really)\s+valuable\b|"
+         r"\bgoing to explode\b|\bwill (?:explode|skyrocket|moon)\b|\bskyrocket\w*\b|(?<![\w.])10{2,}x\b(?!\s*(?:faster|slower|more|less|larger|smaller|speed))",
+         exceptions=(r"\bmost valuable (?:lesson|feedback|signal|data|tool)\b",)),
+    # --- Promotion -------------------------------------------------------------
+    Rule("sale-event", PROMOTION, "a token sale: ICO, IDO, presale, whitelist round",
+         r"\b(?:ICOs?|IDOs?|IEOs?|TGE|STO)\b", case_sensitive=True),
+    Rule("token-sale", PROMOTION, "a token sale, presale or launch round",
+         r"\b(?:pre-?sales?|token (?:sale|launch|generation event)s?|public (?:sale|round)|private (?:sale|round)|"
+         r"seed (?:sale|round)|crowdsale|launchpads?|initial (?:coin|dex|exchange) offerings?|"
+         r"pre-?listing|pre-?orders?|whitelisted (?:presale|investors?|addresses can)|get whitelisted|"
+         r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live)\b"),
+    Rule("airdrop", PROMOTION, "an airdrop or giveaway of free tokens",
+         r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b"),
+    Rule("call-to-action", PROMOTION, "a call to buy, join, invest or sign up",
+         r"\b(?:buy|get|grab|join|invest|sign up|register|stake|claim|ape|load up|secure|start)"
+         r"(?: in| into| on| with)?\s+(?:now|today(?!['’]s)|yours|early|before|right away|"
+         r"your (?:tokens?|coins?|spot|allocation|bonus|share|\$?[A-Z]{2,6} tokens?))\b"
+         r"|\bget in (?:now|early|before)\b|\bbefore (?:they|it)(?:'s| is| are)? (?:sell|sold) out\b"
+         r"|\blast chance\b|\bdon'?t miss\b|\bdo not miss\b|\bmissing out\b|\blimited[- ](?:time|spots?|supply|offer)\b"
+         r"|\bhurry\b|\bact (?:now|fast)\b|\bwhile (?:it|they|supplies|stocks) lasts?\b"
+         r"|\byou should (?:try|buy|invest|get|join)\b|\b(?:we|i) have to get in\b"
+         r"|\bstart with [A-Z]\w+|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
+         r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
+         exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",)),
+    Rule("bonus", PROMOTION, "bonuses, discounts, referral or sign-up rewards",
+         r"\b(?:bonus(?:es)? (?:tokens?|credits?|structure|rewards?|tiers?|offers?)|\d+% (?:more tokens|bonus)|sign[- ]?up (?:bonus|rewards?|credits?)|"
+         r"welcome (?:bonus|rewards?|benefits)|referral (?:codes?|links?|programs?|system|bonus(?:es)?|rewards?|ids?)|"
+         r"affiliate (?:links?|codes?|programs?)|invit(?:e|ing) (?:a |your )?friends?|friend link|"
+         r"discount(?:ed)? (?:rate|price|per token)|discounts?|rebates?|(?:early|first) (?:participants?|"
+         r"buyers|investors|purchases|contributors|supporters|adopters)|incentives to participate|"
+         r"exclusive (?:benefits|missions|access|perks)|low entry price|early access)\b"),
+    Rule("advertising", PROMOTION, "paid promotion, ads or a personal purchase announced",
+         r"\b(?:ads? for|advertis\w+|sponsored|paid (?:promotion|post)|promot(?:e|es|ed|ing) (?:the |a |their |"
+         r"his |her |our )?(?:token|coin|project|crypto\w*|presale|sale))\b"
+         r"|" + near(r"\b(?:he|she|they|we|i)\b (?:had |has |have |just |will )?(?:purchased|bought|buying|"
+                     r"intends to buy|plan to buy|am buying)\b", ASSET, 40)
+         + r"|\bonly pump\b|\bnever dump\b"),
+    Rule("endorsement", PROMOTION, "personal endorsement or hype",
+         r"\bI(?:'m| am)? (?:personally |highly |strongly )?(?:recommend(?:ing)?|endorse|love|am buying|"
+         r"just bought|bought|buying|back)\b|\b(?:highly|strongly) recommend\b|\bour (?:number one|top|#1) pick\b|"
+         r"\b(?:game[- ]?changer|next big thing|next (?:bitcoin|ethereum)|hidden gem|(?:top|best|gold|diamond) picks?)\b|"
+         r"\b(?:huge|great|amazing|incredible|exclusive|lucrative|golden) (?:opportunit\w+|investments?|deal)\b|"
+         r"\bmost lucrative\b|\blucrative\b|\bsmart move\b|\bbest (?:crypto|investment|platform|exchange|project|"
+         r"yield|deal)s?\b|\b(?:influencers?|shill\w*|ambassador program|kols?|fomo|wagmi|lambo|hodl|"
+         r"diamond hands|dyor|not financial advice|financial freedom|life[- ]changing|millionaires?|"
+         r"(?:get|getting|be|become|make you) rich)\b|\bprint fortunes\b|\btrending #1\b|\bviral\b|\bhype\b|\bbuzz\b",
+         exceptions=(r"\bcherry[- ]pick\w*\b",)),
 )
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -67,6 +250,7 @@ class Finding:
     category: str
     sentence: str
     match: str
+    why: str = ""
 
     def __str__(self):
         return f'{self.category}: "{self.sentence}" (matched "{self.match}", rule {self.rule})'
@@ -76,14 +260,89 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s.strip()]
 
 
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for sep in _SENTENCE.finditer(text):
+        spans.append((start, sep.start()))
+        start = sep.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            out.append((a, b))
+    return out
+
+
 def check(text: str) -> list[Finding]:
-    """Every rule hit in `text`, one finding per rule per sentence, in reading order."""
+    """Every category hit in `text`: at most one finding per category per sentence, in reading order.
+
+    Each rule runs once over the whole text (fast on long post-mortems); a hit
+    belongs to the sentence it starts in and counts only if it ends there too.
+    """
+    text = text or ""
+    spans = _sentence_spans(text)
+    starts = [a for a, _ in spans]
+    hits: dict[tuple[int, str], tuple[int, Rule, str]] = {}
+    for order, rule in enumerate(RULES):
+        for m in rule.compiled.finditer(text):
+            i = bisect.bisect_right(starts, m.start()) - 1
+            if i < 0 or m.end() > spans[i][1] or (i, rule.category) in hits:
+                continue
+            a, b = spans[i]
+            if rule.excuses(text[a:b], m.start() - a, m.end() - a):
+                continue
+            hits[(i, rule.category)] = (order, rule, m.group(0))
     findings = []
-    for sentence in sentences(text):
-        for rule in RULES:
-            excused = [m.span() for exc in rule.compiled_exceptions for m in exc.finditer(sentence)]
-            for match in rule.compiled.finditer(sentence):
-                if not any(start <= match.start() and match.end() <= end for start, end in excused):
-                    findings.append(Finding(rule.id, rule.category, sentence, match.group(0)))
-                    break
+    for (i, _category), (_order, rule, match) in sorted(hits.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+        a, b = spans[i]
+        findings.append(Finding(rule.id, rule.category, text[a:b], match.strip(), rule.why))
     return findings
+
+
+
+@dataclass
+class Evaluation:
+    """Recall per category and the false-alarm rate on clean text, with every miss and false alarm."""
+
+    total: dict = field(default_factory=dict)
+    caught: dict = field(default_factory=dict)
+    misses: list = field(default_factory=list)
+    false_alarms: list = field(default_factory=list)
+    clean: int = 0
+
+    def recall(self, category: str) -> float:
+        return self.caught.get(category, 0) / self.total[category] if self.total.get(category) else float("nan")
+
+    @property
+    def false_positive_rate(self) -> float:
+        return len(self.false_alarms) / self.clean if self.clean else float("nan")
+
+
+LABELS = {"promotion": PROMOTION, "profit": PROFIT, "price": PRICE}
+
+
+def evaluate(rows) -> Evaluation:
+    """Score labelled sentences: rows of (label, text), label one of LABELS or "clean".
+
+    A labelled sentence is caught when any rule flags it (any finding blocks
+    publication); a clean sentence with a finding is a false alarm.
+    """
+    ev = Evaluation()
+    for label, text in rows:
+        findings = check(text)
+        if label == "clean":
+            ev.clean += 1
+            if findings:
+                ev.false_alarms.append((text, findings))
+            continue
+        category = LABELS[label]
+        ev.total[category] = ev.total.get(category, 0) + 1
+        if findings:
+            ev.caught[category] = ev.caught.get(category, 0) + 1
+        else:
+            ev.misses.append((category, text))
+    return ev
