@@ -22,7 +22,7 @@ from qpgov import compliance, eventlog, pagecache, roles, sensitive
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from .models import Amendment, Node, Postmortem, ReviewedText
+from .models import Amendment, Postmortem, ReviewedText
 
 REQUIRED_SECTIONS = (
     "Summary", "Impact", "Detection", "Root cause", "Trigger", "Resolution", "Timeline",
@@ -73,20 +73,13 @@ class Report:
         return [f for f in self.findings if f.category == sensitive.SENSITIVE]
 
 
-def registered_hosts() -> list[str]:
-    hosts = []
-    for target in Node.objects.exclude(target="").values_list("target", flat=True):
-        hosts += sensitive.node_hosts(target)
-    return hosts
-
-
 def review(doc: ReviewedText) -> Report:
     """Run the section, compliance and sensitive-data checks on the public text."""
     # What people wrote: an amendment's public text also names the hash it amends.
     text = doc.public_text() if isinstance(doc, Postmortem) else doc.body
     missing = missing_sections(doc.body) if isinstance(doc, Postmortem) else (
         [] if doc.body.strip() else ["Amendment text"])
-    return Report(missing, compliance.check(text) + sensitive.check(text, registered_hosts()))
+    return Report(missing, compliance.check(text) + sensitive.check(text, **sensitive.known_names()))
 
 
 def _subject_note(doc: ReviewedText) -> str:

@@ -15,9 +15,8 @@ its figures are the ones docs/public.md publishes.
 
 from __future__ import annotations
 
-import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 RULES_VERSION = "2026-11-30.1"
 
@@ -87,7 +86,12 @@ class Rule:
     exceptions: tuple[str, ...] = ()  # technical phrases; a match overlapping one is excused
     unless: tuple[str, ...] = ()  # sentence-level context that makes the whole rule not apply
     case_sensitive: bool = False
+    # Words a sentence must contain (one of each string) before the pattern runs at all: a
+    # cheap set test that keeps the whole check fast on long post-mortems. Every alternative
+    # of the pattern must contain one of them (tests/test_compliance.py checks this holds).
+    trigger: tuple[str, ...] = ()
     compiled: re.Pattern = field(init=False, repr=False, compare=False)
+    triggers: tuple[frozenset, ...] = field(init=False, repr=False, compare=False)
     compiled_exceptions: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
     compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
@@ -98,6 +102,7 @@ class Rule:
                            tuple(re.compile(p, re.IGNORECASE) for p in self.exceptions))
         object.__setattr__(self, "compiled_unless",
                            tuple(re.compile(p, re.IGNORECASE) for p in self.unless))
+        object.__setattr__(self, "triggers", tuple(frozenset(t.split()) for t in self.trigger))
 
     def excuses(self, sentence: str, lo: int, hi: int) -> bool:
         """Whether an exception overlaps the match at [lo, hi) or the sentence's context rules it out."""
@@ -112,7 +117,7 @@ _GAS_PRICE = (r"\bgas[- ]?prices?\b", r"\b(?:base|priority|minimum|min|max|maxim
 _ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?prices?\b",
            r"\bprices? (?:feeds?|oracles?|updates?|api|list|data|deviation|staleness)\b")
 
-RULES = (
+_RULES = (
     # --- Profit and yield promises ---------------------------------------------
     Rule("guaranteed-returns", PROFIT, "a guarantee attached to returns",
          either(r"\bguarantee(?:d|s)?\b|\bassured\b|\bpromised?\b|\bpromising\b|\bfixed\b|\bcertain\b",
@@ -241,6 +246,62 @@ RULES = (
          exceptions=(r"\bcherry[- ]pick\w*\b",)),
 )
 
+
+# Words (lower-case, or one of % $ € £ ¥) a sentence must contain before a rule's
+# pattern runs; a tuple asks for one word of each string. Digits never count.
+_FIGURE = "% percent cent digit $ € £ ¥ usd dollar dollars euro euros usdt usdc eth btc bnb sol"
+_MONEY = "$ € £ ¥ usd dollar dollars euro euros usdt usdc eth btc bnb sol"
+_ASSET = ("bitcoin bitcoins btc ether ethereum eth solana sol xrp ripple doge dogecoin shiba shib bnb cardano ada "
+          "polkadot litecoin ltc tron trx avax matic polygon pepe usdt usdc tether dai qpay token tokens coin "
+          "coins altcoin altcoins memecoin memecoins meme stablecoin stablecoins crypto cryptos cryptocurrency "
+          "cryptocurrencies digital $")
+TRIGGERS = {
+    "guaranteed-returns": ("guarantee guaranteed guarantees assured promise promised promising fixed certain",),
+    "yield-figure": ("% percent cent digit",),
+    "offered-percent": ("% percent cent digit",),
+    "apy": ("apy apr apys aprs annual dpr",),
+    "earn-yield": ("earn earns earning generate generating make making get getting receive",),
+    "earn-rewards": ("earn earns earning",),
+    "high-returns": ("returns return yield yields interest apy apys profit profits gains rate rates earnings "
+                     "earning payout payouts",),
+    "passive-income": ("passive rich double x risk zero safe",),
+    "make-profit": ("make makes making profit return roi revenue accrue put savings interest earn lending staking "
+                    "deposit yield liquidity",),
+    "price-move": (_FIGURE,),
+    "asset-move": (_FIGURE, _ASSET),
+    "trading-at": (_MONEY + " time ath high highs low lows",),
+    "price-prediction": (_FIGURE + " high highs digit x price",),
+    "asset-price": ("price prices valuation valuations value worth",),
+    "market-cap": ("market marketcap marketcaps trading hour fully fdv",),
+    "market-jargon": ("bullish bearish bull bear moon mooning moonshot pump pumping pumped buy overbought oversold "
+                      "death golden resistance support key buying selling price retracement outperform outperforms "
+                      "outperformed outperforming outperformance underperform underperforms underperformed "
+                      "underperforming underperformance rally rallies rallied time short long shorting longing",),
+    "valuable": ("valuable explode skyrocket skyrockets skyrocketed skyrocketing x",),
+    "sale-event": ("ico icos ido idos ieo ieos tge sto",),
+    "token-sale": ("pre presale presales sale sales token public private seed crowdsale launchpad launchpads "
+                   "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting",),
+    "airdrop": ("airdrop airdrops air giveaway giveaways free",),
+    "call-to-action": ("buy get grab join invest sign register stake claim ape load secure start last don do miss "
+                       "missing limited hurry act while you we i investing invested buying",),
+    "bonus": ("bonus bonuses sign signup welcome referral affiliate invite inviting friend friends discount "
+              "discounted discounts rebate rebates early first incentives exclusive low %",),
+    "advertising": ("ads ad advertise advertised advertises advertising advertisement advertisements advertiser "
+                    "sponsored paid promote promotes promoted promoting he she they we i only never",),
+    "endorsement": ("i recommend recommending highly strongly our game gamechanger changer next hidden top best "
+                    "gold diamond huge great amazing incredible exclusive lucrative golden most smart influencer "
+                    "influencers shill shilling shills shilled ambassador kol kols fomo wagmi lambo hodl dyor not "
+                    "financial life millionaire millionaires get getting be become make print trending viral hype "
+                    "buzz",),
+}
+RULES = tuple(replace(rule, trigger=TRIGGERS[rule.id]) for rule in _RULES)
+# Trigger word -> the rules (by position) whose first trigger string holds it.
+_BY_WORD: dict[str, set[int]] = {}
+for _i, _rule in enumerate(RULES):
+    for _word in _rule.triggers[0]:
+        _BY_WORD.setdefault(_word, set()).add(_i)
+
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -277,31 +338,35 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def check(text: str) -> list[Finding]:
+_TOKEN = re.compile(r"[a-z]+|[%$€£¥]")
+
+
+def check(text: str, prefilter: bool = True) -> list[Finding]:
     """Every category hit in `text`: at most one finding per category per sentence, in reading order.
 
-    Each rule runs once over the whole text (fast on long post-mortems); a hit
-    belongs to the sentence it starts in and counts only if it ends there too.
+    A rule's pattern runs only on sentences holding one of its trigger words
+    (`prefilter=False` runs every pattern on every sentence, for the tests).
     """
     text = text or ""
-    spans = _sentence_spans(text)
-    starts = [a for a, _ in spans]
-    hits: dict[tuple[int, str], tuple[int, Rule, str]] = {}
-    for order, rule in enumerate(RULES):
-        for m in rule.compiled.finditer(text):
-            i = bisect.bisect_right(starts, m.start()) - 1
-            if i < 0 or m.end() > spans[i][1] or (i, rule.category) in hits:
-                continue
-            a, b = spans[i]
-            if rule.excuses(text[a:b], m.start() - a, m.end() - a):
-                continue
-            hits[(i, rule.category)] = (order, rule, m.group(0))
     findings = []
-    for (i, _category), (_order, rule, match) in sorted(hits.items(), key=lambda kv: (kv[0][0], kv[1][0])):
-        a, b = spans[i]
-        findings.append(Finding(rule.id, rule.category, text[a:b], match.strip(), rule.why))
+    every = range(len(RULES))
+    for a, b in _sentence_spans(text):
+        sentence = text[a:b]
+        words = set(_TOKEN.findall(sentence.lower()))
+        candidates = every
+        if prefilter:
+            candidates = sorted({i for word in words for i in _BY_WORD.get(word, ())})
+        done = set()
+        for i in candidates:
+            rule = RULES[i]
+            if rule.category in done or (prefilter and not all(words & t for t in rule.triggers[1:])):
+                continue
+            for m in rule.compiled.finditer(sentence):
+                if not rule.excuses(sentence, m.start(), m.end()):
+                    findings.append(Finding(rule.id, rule.category, sentence, m.group(0).strip(), rule.why))
+                    done.add(rule.category)
+                    break
     return findings
-
 
 
 @dataclass
