@@ -126,7 +126,7 @@ def _secret_hits(text: str):
 
 
 # A word as names are matched: dots, hyphens, @ and : inside it (val-7.internal, ops@val-7:22).
-_NAME_TOKEN = re.compile(r"[\w@:]+(?:[.-][\w@:]+)*")
+_NAME_TOKEN = re.compile(r"[\w@]+(?:[.:-][\w@]+)*")
 
 
 def _index(names) -> dict[str, list[str]]:

@@ -141,7 +141,7 @@ def test_the_review_page_lists_missing_sections_and_findings(client, rita):
     client.force_login(rita)
     html = client.get(reverse("incidents:postmortem", args=[pm.incident_id])).content.decode()
     assert "Still to fill in: Trigger." in html
-    assert "Guaranteed returns for all holders." in html and "profit guarantee" in html
+    assert "Guaranteed returns for all holders." in html and "profit or yield promise" in html
 
 
 def test_it_answers_409_to_an_edit_after_publication(client, rita, carol):
