@@ -31,14 +31,73 @@ CATEGORIES = (PROMOTION, PROFIT, PRICE)
 GAP = r"(?:[^.!?\n]|[.!?](?=\S))"
 
 
-def near(a: str, b: str, n: int = 40) -> str:
+class _Span:
+    """What a pattern found: the same three methods as a regex match."""
+
+    def __init__(self, text: str, start: int, end: int):
+        self.text, self._start, self._end = text, start, end
+
+    def start(self):
+        return self._start
+
+    def end(self):
+        return self._end
+
+    def group(self, _=0):
+        return self.text[self._start:self._end]
+
+
+class Near:
+    """`a` and `b` (patterns or other Near) at most `n` characters apart in one sentence,
+    `a` first if `ordered`. Two scans and a comparison: a regex with a lazy gap between
+    two long alternations retries the second at every step of the gap, and is slow."""
+
+    def __init__(self, a, b, n: int, ordered: bool = False):
+        self.a, self.b, self.n, self.ordered = a, b, n, ordered
+
+    def compile(self, flags):
+        return Near(_compile(self.a, flags), _compile(self.b, flags), self.n, self.ordered)
+
+    def finditer(self, text: str):
+        first = list(self.a.finditer(text))
+        second = list(self.b.finditer(text)) if first else []
+        spans = []
+        for x in first:
+            for y in second:
+                if 0 <= y.start() - x.end() <= self.n:
+                    spans.append((x.start(), y.end()))
+                elif not self.ordered and 0 <= x.start() - y.end() <= self.n:
+                    spans.append((y.start(), x.end()))
+        for start, end in sorted(set(spans)):
+            yield _Span(text, start, end)
+
+
+class AnyOf:
+    """Any of several patterns: their findings in reading order."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def compile(self, flags):
+        return AnyOf(*(_compile(p, flags) for p in self.parts))
+
+    def finditer(self, text: str):
+        found = [m for p in self.parts for m in p.finditer(text)]
+        yield from sorted(found, key=lambda m: (m.start(), m.end()))
+
+
+def _compile(pattern, flags):
+    return re.compile(pattern, flags) if isinstance(pattern, str) else pattern.compile(flags)
+
+
+def near(a, b, n: int = 40) -> Near:
     """`a` then `b` within `n` characters of the same sentence."""
-    return rf"(?:{a}){GAP}{{0,{n}}}?(?:{b})"
+    return Near(a, b, n, ordered=True)
 
 
-def either(a: str, b: str, n: int = 40) -> str:
+def either(a, b, n: int = 40) -> Near:
     """`a` and `b` within `n` characters, in either order."""
-    return rf"(?:{near(a, b, n)}|{near(b, a, n)})"
+    return Near(a, b, n)
 
 
 # Crypto assets by name, common tickers, cashtags ($MTRX) and "(CRYPTO: BTC)".
@@ -82,7 +141,7 @@ class Rule:
     id: str
     category: str
     why: str
-    pattern: str
+    pattern: str | Near | AnyOf
     exceptions: tuple[str, ...] = ()  # technical phrases; a match overlapping one is excused
     unless: tuple[str, ...] = ()  # sentence-level context that makes the whole rule not apply
     case_sensitive: bool = False
@@ -90,14 +149,14 @@ class Rule:
     # cheap set test that keeps the whole check fast on long post-mortems. Every alternative
     # of the pattern must contain one of them (tests/test_compliance.py checks this holds).
     trigger: tuple[str, ...] = ()
-    compiled: re.Pattern = field(init=False, repr=False, compare=False)
+    compiled: re.Pattern | Near | AnyOf = field(init=False, repr=False, compare=False)
     triggers: tuple[frozenset, ...] = field(init=False, repr=False, compare=False)
     compiled_exceptions: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
     compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         flags = 0 if self.case_sensitive else re.IGNORECASE
-        object.__setattr__(self, "compiled", re.compile(self.pattern, flags))
+        object.__setattr__(self, "compiled", _compile(self.pattern, flags))
         object.__setattr__(self, "compiled_exceptions",
                            tuple(re.compile(p, re.IGNORECASE) for p in self.exceptions))
         object.__setattr__(self, "compiled_unless",
@@ -120,7 +179,7 @@ _ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?pri
 _RULES = (
     # --- Profit and yield promises ---------------------------------------------
     Rule("guaranteed-returns", PROFIT, "a guarantee attached to returns",
-         either(r"\bguarantee(?:d|s)?\b|\bassured\b|\bpromised?\b|\bpromising\b|\bfixed\b|\bcertain\b",
+         either(r"\bguarantee(?:d|s)?\b|\bassured\b|\bpromised\b|\bpromising\b|\bfixed\b|\bcertain\b",
                 r"\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rate of return|interest)\b", 30)),
     Rule("yield-figure", PROFIT, "a percentage quoted as a yield, interest or return",
          either(PCT, YIELD_WORD, 35),
@@ -139,7 +198,7 @@ _RULES = (
                      r"\b(?:return|exit) (?:code|value|status)\b")),
     Rule("earn-rewards", PROFIT, "the reader is told they can earn rewards",
          near(r"\b(?:you|your|users?|investors?|holders?|participants?)\b",
-              r"\bearn(?:s|ing)?\b" + GAP + r"{0,30}?\brewards?\b", 40)),
+              near(r"\bearn(?:s|ing)?\b", r"\brewards?\b", 30), 40)),
     Rule("high-returns", PROFIT, "returns described as high, attractive or maximised",
          r"\b(?:high|higher|highest|huge|massive|outsized|attractive|lucrative|best|great|real|"
          r"fabulous|eye-catching|outlandish|big|bigger|increased|maximi[sz]e|boost)\s+(?:\w+\s+)?"
@@ -154,34 +213,37 @@ _RULES = (
          r"\breturn on (?:your |their |the )?(?:investment|money|capital|deposits?)\b|\bROI\b|"
          r"\bprofit[- ]sharing\b|\brevenue[- ]share\b|\baccrue value\b|\bput (?:them|it|your \w+) to work\b|"
          r"\b(?:savings|interest|earn) accounts?\b|\b(?:lending|staking|deposit) rates\b"
-         r"|\byield farm(?:s|ing|ers?)?\b|\bliquidity mining\b"),
+         r"|\byield farm(?:s|ing|ers?)?\b|\bliquidity mining\b"
+         r"|\byour (?:\w+ ){0,2}(?:daily|weekly|monthly) (?:rewards?|returns?|profits?|earnings|income|dividends)\b"
+         r"|\bprofits? (?:you|they|investors|users) (?:can|could|will|would)\b"),
     # --- Price and market talk -------------------------------------------------
     Rule("price-move", PRICE, "a market move stated as a percentage or an amount",
-         either(UP_DOWN, PCT + "|" + MONEY, 30) + GAP + r"{0,80}?" + TIMEFRAME
-         + r"|" + near(r"\b(?:up|down)\b", r"\d+(?:\.\d+)?\s?%" + GAP + r"{0,12}?"
-                       r"\b(?:over|in|on|from|since|this|year|week|month|day)\b", 20)),
+         AnyOf(near(either(UP_DOWN, PCT + "|" + MONEY, 30), TIMEFRAME, 80),
+               r"\b(?:up|down)\b" + GAP + r"{0,20}?\d+(?:\.\d+)?\s?%" + GAP + r"{0,12}?"
+               r"\b(?:over|in|on|from|since|this|year|week|month|day)\b")),
     Rule("asset-move", PRICE, "an asset and a market move with a figure",
          either(ASSET, either(UP_DOWN, PCT + "|" + MONEY, 30), 60),
          unless=(r"\b(?:stole|stolen|steal|diverted|hack(?:ed|ers?)?|exploit(?:ed)?|drained|"
                  r"rescued|recovered|fees?|burn(?:ed|t)?|per second|rate limit\w*|bucket)\b",)),
     Rule("trading-at", PRICE, "a quote: trading at, changed hands at, valued at",
-         near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
-              r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
-              r"highs?|lows?|at|near|above|below|around|to)\b", MONEY, 25)
-         + r"|\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b",
+         AnyOf(near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
+                    r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
+                    r"highs?|lows?|at|near|above|below|around|to)\b", MONEY, 25),
+               r"\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b"),
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
                  r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?)\b",)),
     Rule("price-prediction", PRICE, "a prediction of where a price will go",
-         near(r"\b(?:could|will|would|may|might|expect(?:s|ed|ing)?|poised|set|likely|predicts?|"
-              r"forecasts?|estimated|believed|projects?|target)\b",
-              r"\b(?:reach|hit|rise|climb|surge|soar|fall|drop|crash|double|triple|go|end|top|touch|"
-              r"break|be worth|explode|moon|rally|rebound|bounce)\w*\b" + GAP + r"{0,40}?(?:" + MONEY
-              + r"|" + PCT + r"|new highs?|all-time high|five-digit|\d+x)", 40)
-         + r"|\bprice (?:target|prediction|forecast)s?\b|\b(?:IT|THIS) WILL BE \$"),
+         AnyOf(near(r"\b(?:could|will|would|may|might|expect(?:s|ed|ing)?|poised|set|likely|predicts?|"
+                    r"forecasts?|estimated|believed|projects?|target)\b",
+                    near(r"\b(?:reach|hit|rise|climb|surge|soar|fall|drop|crash|double|triple|go|end|top|"
+                         r"touch|break|be worth|explode|moon|rally|rebound|bounce)\w*\b",
+                         MONEY + r"|" + PCT + r"|new highs?|all-time high|five-digit|\d+x", 40), 40),
+               r"\bprice (?:target|prediction|forecast)s?\b|\b(?:IT|THIS) WILL BE \$")),
     Rule("asset-price", PRICE, "the price or value of a token or coin",
-         either(ASSET + r"(?:'s|’s)?", r"\b(?:prices?|valuations?|value|market value|worth)\b", 25)
-         + r"|\bprice (?:action|movement|chart|rall\w+|surge|drop|decline|increase|trajectory|discovery|level)s?\b"
-         + r"|\bprices? (?:rose|fell|jumped|dropped|surged|plunged|slid|climbed|rallied|tumbled|crashed)\b",
+         AnyOf(either(ASSET + r"(?:'s|’s)?", r"\b(?:prices?|valuations?|value|market value|worth)\b", 25),
+               r"\bprice (?:action|movement|chart|rall\w+|surge|drop|decline|increase|trajectory|discovery|"
+               r"level)s?\b|\bprices? (?:rose|fell|jumped|dropped|surged|plunged|slid|climbed|rallied|tumbled|"
+               r"crashed)\b"),
          exceptions=_GAS_PRICE + _ORACLE + (r"\btokens? (?:per|bucket|refill|count|limit)\b",
                                             r"\b(?:access|auth\w*|service|api|session|bearer|refresh)"
                                             r" tokens?\b", r"\bvalue of (?:the )?(?:field|variable|key|"
@@ -207,7 +269,7 @@ _RULES = (
          r"\b(?:pre-?sales?|token (?:sale|launch|generation event)s?|public (?:sale|round)|private (?:sale|round)|"
          r"seed (?:sale|round)|crowdsale|launchpads?|initial (?:coin|dex|exchange) offerings?|"
          r"pre-?listing|pre-?orders?|whitelisted (?:presale|investors?|addresses can)|get whitelisted|"
-         r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live)\b"),
+         r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live|launch pools?)\b"),
     Rule("airdrop", PROMOTION, "an airdrop or giveaway of free tokens",
          r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b"),
     Rule("call-to-action", PROMOTION, "a call to buy, join, invest or sign up",
@@ -218,7 +280,7 @@ _RULES = (
          r"|\blast chance\b|\bdon'?t miss\b|\bdo not miss\b|\bmissing out\b|\blimited[- ](?:time|spots?|supply|offer)\b"
          r"|\bhurry\b|\bact (?:now|fast)\b|\bwhile (?:it|they|supplies|stocks) lasts?\b"
          r"|\byou should (?:try|buy|invest|get|join)\b|\b(?:we|i) have to get in\b"
-         r"|\bstart with [A-Z]\w+|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
+         r"|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
          r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
          exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",)),
     Rule("bonus", PROMOTION, "bonuses, discounts, referral or sign-up rewards",
@@ -227,16 +289,37 @@ _RULES = (
          r"affiliate (?:links?|codes?|programs?)|invit(?:e|ing) (?:a |your )?friends?|friend link|"
          r"discount(?:ed)? (?:rate|price|per token)|discounts?|rebates?|(?:early|first) (?:participants?|"
          r"buyers|investors|purchases|contributors|supporters|adopters)|incentives to participate|"
-         r"exclusive (?:benefits|missions|access|perks)|low entry price|early access)\b"),
+         r"exclusive (?:benefits|missions|access|perks)|low entry price|early access|bonus of|"
+         r"referral commissions?|new (?:customers|users|traders) who)\b"),
+    Rule("contest", PROMOTION, "prizes, lucky draws, trading competitions and promo campaigns",
+         r"\b(?:prizes?|prize pools?|lucky draws?|sweepstakes|raffles?|leaderboards?|reward pools?|"
+         r"(?:trading|deposit|referral|promo|marketing|airdrop|launch) (?:competitions?|races?|campaigns?|contests?|"
+         r"challenges?|arenas?)|campaign period|chances? to win|win (?:up to|a share|a prize|\$|usd|us\$)|"
+         r"promos?|promotional|(?:launch|launched|run|running) (?:another |a |our |the )?promotions?|"
+         r"newly listed|new listings?|"
+         r"(?:excited|thrilled|delighted|proud) to (?:announce|launch|introduce|present)|"
+         r"open an? (?:trading |exchange )?account|join (?:\w+ ){0,3}now|winners? (?:will|are|is|get|receive)|"
+         r"lotter(?:y|ies)|promotions? (?:sometimes |often |also )?(?:feature|offer|include|give))\b"),
+    Rule("hype", PROMOTION, "hype: rocket and money emoji, or an exclaimed offer about tokens or rewards",
+         AnyOf(r"[🚀🌕🌙💎🔥🤑💰📈]",
+               near(ASSET + r"|\b(?:rewards?|earn\w*|bonus\w*|win|prizes?|join|mint\w*|launch\w*|listing|"
+                    r"live|drop|airdrop|presale|sale|giveaway|free|offer|opportunit\w+)\b", r"!", 120),
+               r"\bopportunit(?:y|ies) to (?:buy|invest|earn|trade|own|get in|join|participate|profit)\b")),
     Rule("advertising", PROMOTION, "paid promotion, ads or a personal purchase announced",
-         r"\b(?:ads? for|advertis\w+|sponsored|paid (?:promotion|post)|promot(?:e|es|ed|ing) (?:the |a |their |"
-         r"his |her |our )?(?:token|coin|project|crypto\w*|presale|sale))\b"
-         r"|" + near(r"\b(?:he|she|they|we|i)\b (?:had |has |have |just |will )?(?:purchased|bought|buying|"
-                     r"intends to buy|plan to buy|am buying)\b", ASSET, 40)
-         + r"|\bonly pump\b|\bnever dump\b"),
+         AnyOf(r"\b(?:ads? for|advertis\w+|sponsored|paid (?:promotion|post)|promot(?:e|es|ed|ing) (?:the |a |"
+               r"their |his |her |our )?(?:token|coin|project|crypto\w*|presale|sale))\b"
+               r"|\bonly pump\b|\bnever dump\b|\bsponsorships?\b|\bendorsement (?:deals?|contracts?)\b"
+               r"|\bpaid (?:\w+ ){0,2}to (?:promote|post|tweet|shill|push|endorse|do that)\b"
+               r"|\bencourag\w* (?:their |your |his |her )?(?:followers|fans|viewers|audience|subscribers)\b"
+               r"|\b(?:investment|money|wealth) secrets?\b",
+               near(r"\b(?:he|she|they|we|i)\b (?:had |has |have |just |will )?(?:purchased|bought|buying|"
+                    r"intends to buy|plan to buy|am buying)\b", ASSET, 40))),
     Rule("endorsement", PROMOTION, "personal endorsement or hype",
-         r"\bI(?:'m| am)? (?:personally |highly |strongly )?(?:recommend(?:ing)?|endorse|love|am buying|"
-         r"just bought|bought|buying|back)\b|\b(?:highly|strongly) recommend\b|\bour (?:number one|top|#1) pick\b|"
+         r"\bI(?:'m| am)? (?:personally |highly |strongly )?(?:endorse|am buying|just bought|bought|buying|back)"
+         r"\b|\b(?:I|we) (?:personally |highly |strongly )?(?:recommend|love) (?:buying|investing|holding|staking|"
+         r"bitcoin|crypto|eth\b|this (?:project|token|coin|platform|exchange))|\b(?:highly|strongly|personally) "
+         r"recommend(?:ed|ing)? (?:this |the |our )?(?:project|token|coin|platform|exchange|app|crypto\w*|"
+         r"investment)\b|\bour (?:number one|top|#1) pick\b|"
          r"\b(?:game[- ]?changer|next big thing|next (?:bitcoin|ethereum)|hidden gem|(?:top|best|gold|diamond) picks?)\b|"
          r"\b(?:huge|great|amazing|incredible|exclusive|lucrative|golden) (?:opportunit\w+|investments?|deal)\b|"
          r"\bmost lucrative\b|\blucrative\b|\bsmart move\b|\bbest (?:crypto|investment|platform|exchange|project|"
@@ -247,7 +330,7 @@ _RULES = (
 )
 
 
-# Words (lower-case, or one of % $ € £ ¥) a sentence must contain before a rule's
+# Words (lower-case, or one of % $ € £ ¥ ! and a few emoji) a sentence must contain before a rule's
 # pattern runs; a tuple asks for one word of each string. Digits never count.
 _FIGURE = "% percent cent digit $ € £ ¥ usd dollar dollars euro euros usdt usdc eth btc bnb sol"
 _MONEY = "$ € £ ¥ usd dollar dollars euro euros usdt usdc eth btc bnb sol"
@@ -265,8 +348,8 @@ TRIGGERS = {
     "high-returns": ("returns return yield yields interest apy apys profit profits gains rate rates earnings "
                      "earning payout payouts",),
     "passive-income": ("passive rich double x risk zero safe",),
-    "make-profit": ("make makes making profit return roi revenue accrue put savings interest earn lending staking "
-                    "deposit yield liquidity",),
+    "make-profit": ("make makes making profit profits return roi revenue accrue put savings interest earn lending "
+                    "staking deposit yield liquidity your",),
     "price-move": (_FIGURE,),
     "asset-move": (_FIGURE, _ASSET),
     "trading-at": (_MONEY + " time ath high highs low lows",),
@@ -280,14 +363,20 @@ TRIGGERS = {
     "valuable": ("valuable explode skyrocket skyrockets skyrocketed skyrocketing x",),
     "sale-event": ("ico icos ido idos ieo ieos tge sto",),
     "token-sale": ("pre presale presales sale sales token public private seed crowdsale launchpad launchpads "
-                   "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting",),
+                   "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting launch",),
     "airdrop": ("airdrop airdrops air giveaway giveaways free",),
     "call-to-action": ("buy get grab join invest sign register stake claim ape load secure start last don do miss "
                        "missing limited hurry act while you we i investing invested buying",),
     "bonus": ("bonus bonuses sign signup welcome referral affiliate invite inviting friend friends discount "
-              "discounted discounts rebate rebates early first incentives exclusive low %",),
+              "discounted discounts rebate rebates early first incentives exclusive low % referral new",),
+    "contest": ("prize prizes pool pools lucky draw draws sweepstakes raffle raffles leaderboard leaderboards "
+                "reward competition competitions race races campaign campaigns contest contests challenge "
+                "challenges arena arenas chance chances win promo promos promotional promotion promotions newly "
+                "new excited thrilled delighted proud open join winner winners lottery lotteries",),
+    "hype": ("🚀 🌕 🌙 💎 🔥 🤑 💰 📈 ! opportunity opportunities",),
     "advertising": ("ads ad advertise advertised advertises advertising advertisement advertisements advertiser "
-                    "sponsored paid promote promotes promoted promoting he she they we i only never",),
+                    "sponsored paid promote promotes promoted promoting he she they we i only never sponsorship "
+                    "sponsorships endorsement encourage encouraged encourages encouraging investment money wealth",),
     "endorsement": ("i recommend recommending highly strongly our game gamechanger changer next hidden top best "
                     "gold diamond huge great amazing incredible exclusive lucrative golden most smart influencer "
                     "influencers shill shilling shills shilled ambassador kol kols fomo wagmi lambo hodl dyor not "
@@ -338,7 +427,7 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
-_TOKEN = re.compile(r"[a-z]+|[%$€£¥]")
+_TOKEN = re.compile(r"[a-z]+|[%$€£¥!🚀🌕🌙💎🔥🤑💰📈]")
 
 
 def check(text: str, prefilter: bool = True) -> list[Finding]:
