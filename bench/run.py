@@ -327,12 +327,17 @@ def bench_pipeline(rounds, pipelines):
 
 
 def public_text_sample(size=50_000) -> str:
-    """A long post-mortem made of the corpus's real sentences, paragraphs of five, with a
-    few long identifiers and hashes of the kind post-mortems quote."""
+    """A long post-mortem made of the corpus's real sentences, paragraphs of five: the technical
+    ones, one marketing sentence in twenty (what the check is there to catch), and the long
+    identifiers and hashes post-mortems quote."""
     import csv
 
     with open(ROOT / "tests" / "data" / "public_text" / "corpus.tsv", encoding="utf-8", newline="") as f:
-        sentences = [r["text"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    clean = [r["text"] for r in rows if r["label"] == "clean"]
+    flagged = [r["text"] for r in rows if r["label"] != "clean"]
+    sentences = [flagged[i // 20 % len(flagged)] if i % 20 == 19 else clean[i % len(clean)]
+                 for i in range(len(clean))]
     extras = ["The fix landed in consensus_timeout_propose_delta at block 1,435,693.",
               "Transaction 0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 was replayed."]
     parts, n = [], 0
@@ -360,7 +365,10 @@ def bench_public_text(rounds):
             t = time.perf_counter()
             fn()
             runs.append(time.perf_counter() - t)
-        return sorted(runs)[len(runs) // 2] * 1000
+        runs.sort()
+        # The best run is the cost without other load on the machine; the median is reported.
+        print(f"    best {runs[0] * 1000:.1f} ms, median {runs[len(runs) // 2] * 1000:.1f} ms", flush=True)
+        return runs[len(runs) // 2] * 1000
 
     floor = timed(lambda: re.findall(r"\bprice\b", text, re.I))
     print(f"  {len(text):,} characters, {len(compliance.sentences(text)):,} sentences", flush=True)

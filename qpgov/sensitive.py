@@ -86,6 +86,7 @@ def _ip(candidate: str) -> bool:
 # cannot hold one, and skipping them keeps the check fast on long post-mortems.
 _SECRET_HINT = re.compile(r"[\w+/=.-]{16,}|BEGIN|://\S*@")
 # Lines the keyword detector reads: a secret-sounding name followed by an assignment.
+_DIGIT = re.compile(r"\d")
 _KEYWORD_HINT = re.compile(r"(?:key|pass|pwd|secret|contras)\w*['\"\]]{0,2}\s*(?::=|[=:])", re.I)
 
 
@@ -93,18 +94,38 @@ def _lines(text: str, hint: re.Pattern, words=()):
     """(offset, line) for each line of `text` in which `hint` occurs (and one of `words`, if given)."""
     offset = 0
     for line in text.splitlines(keepends=True):
-        if (not words or any(w in line.lower() for w in words)) and hint.search(line):
+        lowered = line.lower() if words else ""
+        if (not words or any(w in lowered for w in words)) and hint.search(line):
             yield offset, line
         offset += len(line)
 
 
+def _windows(text: str, hint: re.Pattern, before: int = 40, after: int = 40):
+    """(offset, window) around each place `hint` occurs, overlapping windows merged, within one line."""
+    spans = []
+    for m in hint.finditer(text):
+        if not _DIGIT.search(m.group(0)) and "BEGIN" not in m.group(0) and "@" not in m.group(0):
+            continue  # a long word or host name, not a key: keys carry digits
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        a = max(line_start, m.start() - before)
+        b = min(m.end() + after, len(text) if line_end == -1 else line_end)
+        if spans and a <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], b)
+        else:
+            spans.append([a, b])
+    return [(a, text[a:b]) for a, b in spans]
+
+
 def _secret_hits(text: str):
     """(rule, start, matched text) for every secret the scanner finds in `text`."""
-    for offset, line in _lines(text, _SECRET_HINT):
+    # The provider patterns read a key and at most a few words of context around it
+    # ("aws_secret = '…'"), so they scan windows around the long runs, not whole paragraphs.
+    for offset, window in _windows(text, _SECRET_HINT):
         for plugin in _provider_plugins():
             # The plugin's own patterns, read for their position: analyze_string returns only values.
             for pattern in plugin.denylist:
-                for m in pattern.finditer(line):
+                for m in pattern.finditer(window):
                     yield _slug(plugin.secret_type), offset + m.start(), m.group(0)
     # The keyword detector in config-file mode reads KEY=value lines whatever the prefix
     # (AWS_SECRET_ACCESS_KEY, DB_PASSWORD): `\b` before "secret" never matches after "_".
@@ -142,19 +163,22 @@ def _index(names) -> dict[str, list[str]]:
 
 
 def _name_hits(text: str, rule: str, names):
-    """Whole-word, case-insensitive occurrences of `names`: one pass over the words of `text`,
-    so hundreds of accounts cost no more than a few. "alice" is not in "malice", "val-7.internal"
-    is not in "eval-7.internal"."""
+    """Whole-word, case-insensitive occurrences of `names`. One C-speed pass collects the words
+    of the text; only names whose first word is among them are looked for, so hundreds of
+    accounts cost no more than a few. "alice" is not in "malice", "val-7.internal" is not in
+    "eval-7.internal"."""
     index = _index(names)
     if not index:
         return
     lowered = text.lower()
-    for m in _NAME_TOKEN.finditer(text):
-        for name in index.get(m.group(0).lower(), ()):
-            end = m.start() + len(name)
-            if lowered.startswith(name, m.start()) and not re.match(r"[\w-]", text[end:end + 1]):
-                yield m.start(), rule, text[m.start():end]
-                break
+    present = index.keys() & set(_NAME_TOKEN.findall(lowered))
+    for first in present:
+        for m in re.finditer(rf"(?<![\w@.:-]){re.escape(first)}(?![\w@]|[.:-][\w@])", lowered):
+            for name in index[first]:
+                end = m.start() + len(name)
+                if lowered.startswith(name, m.start()) and not re.match(r"[\w-]", text[end:end + 1]):
+                    yield m.start(), rule, text[m.start():end]
+                    break
 
 
 def check(text: str, hosts=(), people=()) -> list[Finding]:
