@@ -82,6 +82,16 @@ NEAR_MISSES = [
     "Validator rewards are computed per epoch as before.",
     "The handler returns an error when the key is missing.",
     "Packet loss on the peering link reached 12% for 20 minutes.",
+    # Operators' own words that share a pattern's shape.
+    "Gas prices rose 300% during the congestion over the past hour.",
+    "Error rates rose 40% in the last 24 hours.",
+    "The new listing endpoint returns 404 for unknown ids.",
+    "Deploy is live!",
+    "Join the incident bridge now.",
+    "We strongly recommend operators upgrade to v1.4.3.",
+    "The replica promotion finished at 10:04 UTC.",
+    "Fee rebates for validators were removed.",
+    "Validators earn rewards for each attested epoch.",
 ]
 
 

@@ -52,6 +52,9 @@ def test_the_findings_show_inline_and_the_override_is_asked_for(client, rita, ca
     html = response.content.decode()
     assert "override them with a written reason" in html
     assert "Validators earn guaranteed returns of 12% while the chain is halted." in html
+    # The finding explains itself: its category, rule, the words matched and why.
+    assert "profit or yield promise" in html and "guaranteed-returns" in html
+    assert "a guarantee attached to returns" in html
     response = client.post(url, {"override_reason": "A quotation, cited as such."})
     assert response.status_code == 302
     assert Postmortem.objects.get(pk=pm.pk).state == Postmortem.PUBLISHED
