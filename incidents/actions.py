@@ -313,7 +313,8 @@ def remind_council(incident: Incident):
 
 POSTMORTEM_TEMPLATE = """# Post-mortem: {title}
 
-*Draft for INC-{pk} ({severity}), assigned to {commander}. Runbook {runbook}.*
+*Draft for INC-{pk} ({severity}). The people, nodes and evidence files are in the internal notes,
+never in this text: the public text names roles, not people.*
 
 ## Summary
 
@@ -321,11 +322,11 @@ POSTMORTEM_TEMPLATE = """# Post-mortem: {title}
 
 ## Impact
 
-_Who and what was affected, for how long. Nodes: {nodes}._
+_Who and what was affected, for how long ({node_count} node(s) affected)._
 
 ## Detection
 
-Detected at {detected} UTC; declared by {declared_by} at {declared} UTC.
+Detected at {detected} UTC; {declared_by} declared it at {declared} UTC.
 
 ## Root cause
 
@@ -354,23 +355,89 @@ Resolved at {resolved} UTC. {resolution}
 _What went well, what went badly, where we got lucky._
 """
 
+# What the public timeline says for each event: roles and times only, never its
+# note (which names nodes, hosts, people and evidence files). {step} is the
+# runbook's label for the step, {severity} the incident's.
+PUBLIC_EVENTS = {
+    "detected": "the problem was detected",
+    "declared": "declared {severity}",
+    "responding": "the response runbook started",
+    "step_started": "started “{step}”",
+    "step_succeeded": "completed “{step}”",
+    "step_retry_scheduled": "scheduled a retry of “{step}”",
+    "step_needs_human": "“{step}” needed a responder’s decision",
+    "step_retried": "retried “{step}”",
+    "step_skipped": "skipped “{step}”",
+    "node_frozen": "an affected node frozen (stopped)",
+    "evidence_collected": "evidence collected",
+    "manifest": "evidence manifest sealed",
+    "governance_notified": "the Governance Council notified",
+    "council_reminded": "the Governance Council reminded",
+    "acknowledged": "acknowledged the incident",
+    "contained": "the incident contained",
+    "resolved": "resolved the incident",
+    "unfreeze_confirmed": "confirmed an affected node may run again",
+    "node_unfrozen": "an affected node started again",
+    "unfreeze_failed": "starting an affected node again failed",
+}
+# Bookkeeping that says nothing to the public.
+INTERNAL_ONLY_EVENTS = {"step_lease_expired", "postmortem_drafted"}
+
+
+def public_role(user_id, incident: Incident, people: dict) -> str:
+    """How the public text names whoever did something: by role, never by name."""
+    if user_id is None:
+        return "the response runbook"
+    if user_id == incident.commander_id:
+        return "the incident commander"
+    held = roles.roles_of(people[user_id]) if user_id in people else frozenset()
+    for role, name in ((roles.COUNCIL, "a Governance Council member"),
+                       (roles.RESPONDERS, "an incident responder"), (roles.CORE_OPS, "a Core Ops member")):
+        if role in held:
+            return name
+    return "a team member"
+
+
+def postmortem_texts(incident: Incident) -> tuple[str, str]:
+    """The draft's public body and its internal notes.
+
+    The public timeline is roles and times; the internal notes keep the full record
+    (who, which node, which evidence file) for the authors.
+    """
+    events = list(Event.objects.for_subject(incident))
+    people = User.objects.in_bulk({e.actor_id for e in events if e.actor_id}
+                                  | {incident.declared_by_id, incident.commander_id})
+    public, internal = [], []
+    for e in events:
+        internal.append(f"- {e.occurred_at:%Y-%m-%d %H:%M:%S} — {e.actor_name}: {e.kind.replace('_', ' ')}"
+                        + (f" — {e.note}" if e.note else ""))
+        if e.kind in INTERNAL_ONLY_EVENTS:
+            continue
+        what = PUBLIC_EVENTS.get(e.kind, e.kind.replace("_", " ")).format(
+            severity=incident.severity, step=runbook.STEP_LABELS.get((e.data or {}).get("step"), "a step"))
+        who = public_role(e.actor_id, incident, people)
+        public.append(f"- {e.occurred_at:%Y-%m-%d %H:%M} UTC — {who}: {what}")
+    body = POSTMORTEM_TEMPLATE.format(
+        title=incident.title, pk=incident.pk, severity=incident.severity,
+        summary=incident.summary or "_One paragraph._", node_count=incident.nodes.count(),
+        detected=f"{incident.detected_at:%Y-%m-%d %H:%M}",
+        declared=f"{incident.declared_at:%Y-%m-%d %H:%M}",
+        declared_by=public_role(incident.declared_by_id, incident, people),
+        resolved=f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "?",
+        resolution=incident.resolution, timeline="\n".join(public),
+    )
+    notes = (
+        f"INC-{incident.pk} ({incident.severity}), runbook {incident.runbook_version}.\n"
+        f"Commander: {people.get(incident.commander_id)}; "
+        f"declared by {people.get(incident.declared_by_id)}.\n"
+        f"Nodes: {', '.join(n.name for n in incident.nodes.all()) or 'none'}.\n\n"
+        "Full timeline (names, nodes and evidence files; not for publication):\n" + "\n".join(internal)
+    )
+    return body, notes
+
 
 def postmortem_body(incident: Incident) -> str:
-    timeline = "\n".join(
-        f"- {e.occurred_at:%Y-%m-%d %H:%M:%S} — {e.actor_name}: {e.kind.replace('_', ' ')}"
-        + (f" — {e.note}" if e.note else "")
-        for e in Event.objects.for_subject(incident)
-    )
-    return POSTMORTEM_TEMPLATE.format(
-        title=incident.title, pk=incident.pk, severity=incident.severity,
-        commander=incident.commander, runbook=incident.runbook_version,
-        summary=incident.summary or "_One paragraph._",
-        nodes=", ".join(n.name for n in incident.nodes.all()),
-        detected=f"{incident.detected_at:%Y-%m-%d %H:%M}",
-        declared=f"{incident.declared_at:%Y-%m-%d %H:%M}", declared_by=incident.declared_by,
-        resolved=f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "?",
-        resolution=incident.resolution, timeline=timeline,
-    )
+    return postmortem_texts(incident)[0]
 
 
 def draft_postmortem(step, task_id):
@@ -378,10 +445,11 @@ def draft_postmortem(step, task_id):
                                         status=ResponseStep.RUNNING, task_id=task_id)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+        body, notes = postmortem_texts(incident)
         draft, created = Postmortem.objects.get_or_create(
             incident=incident,
             defaults={"assignee": incident.commander, "title": incident.title,
-                      "body": postmortem_body(incident)},
+                      "body": body, "internal_notes": notes},
         )
         if incident.state == Incident.RESOLVED:
             incident.draft_postmortem()
