@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import string
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ from typing import BinaryIO, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from . import paths
+
 # Error classes: what a caller's retry policy decides on. Anything else that
 # escapes the driver is a bug or a misconfiguration, not a node's trouble.
 TIMEOUT = "Timeout"
 UNREACHABLE = "Unreachable"
 COMMAND_FAILED = "CommandFailed"
 STILL_RUNNING = "StillRunning"
+UNSAFE_VALUE = "UnsafeValue"  # never retried: the registry needs fixing
 NODE_ERRORS = frozenset({TIMEOUT, UNREACHABLE, COMMAND_FAILED, STILL_RUNNING})
 
 EXCERPT_CHARS = 4000
@@ -89,6 +93,12 @@ class Unreachable(NodeActionError):
 
 class StillRunning(NodeActionError):
     error_class = STILL_RUNNING
+
+
+class UnsafeValue(NodeActionError):
+    """A node's value that must not reach a command. Not transient: a human fixes the registry."""
+
+    error_class = UNSAFE_VALUE
 
 
 @dataclass
@@ -163,12 +173,14 @@ class CommandDriver:
     def argv(self, node, name: str, **extra) -> list[str]:
         values = {"unit": node.unit, "data_dir": node.data_dir, "name": node.name,
                   "target": node.target, "demo_dir": str(DEMO_DIR), **extra}
-        command = [word.format(**values) for word in shlex.split(self.commands[name])]
+        template = shlex.split(self.commands[name])
+        ssh = shlex.split(settings.QPGOV_SSH_COMMAND) if node.target else []
+        check_values(node, values, _placeholders(template + ssh))
+        command = [word.format(**values) for word in template]
         if not node.target:
             return command
-        ssh = [word.format(**values) for word in shlex.split(settings.QPGOV_SSH_COMMAND)]
         # The remote side hands the command to a shell, so it travels quoted.
-        return ssh + [shlex.join(command)]
+        return [word.format(**values) for word in ssh] + [shlex.join(command)]
 
     def _run(self, node, name: str, check: bool = True, stdout=None, **extra) -> CommandResult:
         argv = self.argv(node, name, **extra)
@@ -208,6 +220,25 @@ class CommandDriver:
             spool.close()
             raise
         return Stream(spool, size, digest.hexdigest(), result)
+
+
+def _placeholders(words: list[str]) -> set[str]:
+    return {field for word in words for _, field, _, _ in string.Formatter().parse(word) if field}
+
+
+def check_values(node, values: dict[str, str], used: set[str]) -> None:
+    """Refuse, right before a command runs, any value it would receive that could act as an
+    option or point outside the node data roots, whatever the registry was told."""
+    for field in sorted(used):
+        if str(values.get(field, "")).startswith("-"):
+            raise UnsafeValue(f"{node.name}: {field} starts with '-' and would be read as an option")
+    if node.target and ":" in node.target:
+        raise UnsafeValue(f"{node.name}: the target {node.target} names a port; ssh would take it "
+                          "as part of the host name (give the port in ~/.ssh/config)")
+    if "data_dir" in used:
+        # Symlinks are followed for a node on this machine; a remote node's are out of sight.
+        if problem := paths.data_dir_problem(node.data_dir, resolve=not node.target):
+            raise UnsafeValue(f"{node.name}: {problem}")
 
 
 def get_driver() -> NodeDriver:

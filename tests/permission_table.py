@@ -62,6 +62,7 @@ TABLE.update({
     "fleet:nodes": (None, {"GET": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_delete": ("node", {"POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
