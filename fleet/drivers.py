@@ -48,6 +48,9 @@ PRESETS: dict[str, dict[str, str]] = {
         "unfreeze": "systemctl start {unit}",
         "logs": "journalctl -u {unit} --since {since} --no-pager -o export",
         "snapshot": "tar -C {data_dir} -cf - .",
+        # Where data_dir really leads on a remote node, asked before a command that
+        # receives it (the worker cannot follow the node's symlinks itself).
+        "resolve": "realpath -e -- {data_dir}",
     },
     "demo": {
         "freeze": "sh {demo_dir}/node.sh stop {data_dir}",
@@ -55,6 +58,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "unfreeze": "sh {demo_dir}/node.sh start {data_dir}",
         "logs": "sh {demo_dir}/node.sh logs {data_dir} {since}",
         "snapshot": "tar -C {data_dir} -cf - .",
+        "resolve": "realpath -e -- {data_dir}",
     },
     # A drill touches no node: every command succeeds at once. For rehearsing the
     # runbook end to end (playbook section 8: incident drill) and for benchmarks.
@@ -182,8 +186,23 @@ class CommandDriver:
         # The remote side hands the command to a shell, so it travels quoted.
         return [word.format(**values) for word in ssh] + [shlex.join(command)]
 
+    def _confine_remote(self, node, name: str) -> None:
+        """Before a remote command that receives data_dir, ask the node where that path really
+        leads (the "resolve" command) and refuse a path that leaves the data roots."""
+        if (not node.target or name == "resolve" or not self.commands.get("resolve")
+                or "data_dir" not in _placeholders(shlex.split(self.commands[name]))):
+            return
+        result = self._run(node, "resolve")
+        # The answer is the last line; ssh may print warnings to stderr before it.
+        lines = result.output.decode("utf-8", "replace").strip().splitlines()
+        real = lines[-1].strip() if lines else ""
+        if not real or paths.data_dir_problem(real, resolve=False):
+            raise UnsafeValue(f"{node.name}: on {node.target}, {node.data_dir} resolves to "
+                              f"{real or 'nothing'}, outside the node data roots", result)
+
     def _run(self, node, name: str, check: bool = True, stdout=None, **extra) -> CommandResult:
         argv = self.argv(node, name, **extra)
+        self._confine_remote(node, name)
         try:
             proc = subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.PIPE,

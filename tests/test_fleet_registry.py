@@ -138,3 +138,23 @@ def test_an_ssh_port_in_the_target_is_refused_with_a_clear_message(client, olga,
     with pytest.raises(UnsafeValue, match="port"):
         CommandDriver().argv(Node(name="v1", target="ops@host:2222",
                                   data_dir=str(roots[0] / "validator-7" / "data")), "freeze")
+
+
+def test_a_remote_data_dir_that_leads_out_of_the_roots_is_refused_on_the_node(
+    settings, roots, make_demo_node
+):
+    """The worker cannot follow a remote node's symlinks: it asks the node first."""
+    from tests.test_incidents_driver import FAKE_SSH
+
+    root, secret = roots
+    settings.QPGOV_SSH_COMMAND = FAKE_SSH
+    settings.QPGOV_NODE_DATA_ROOTS = [*settings.QPGOV_NODE_DATA_ROOTS, root.parent.parent]
+    node = make_demo_node("remote-1", target="ops@remote-1.internal", start=False)
+    assert CommandDriver().snapshot(node).size > 0  # inside the roots on the node: fine
+    settings.QPGOV_NODE_DATA_ROOTS = [root]
+    link = root / "validator-7" / "data"
+    link.rmdir()
+    os.symlink(secret, link)  # inside the roots by name, ~/.ssh in fact
+    with pytest.raises(UnsafeValue, match="resolves to .*outside"):
+        CommandDriver().snapshot(Node(name="remote-1", target="ops@remote-1.internal",
+                                      data_dir=str(link)))
