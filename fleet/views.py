@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import roles
+from qpgov.models import Event
 
 from . import registry
 from .forms import NodeForm
@@ -29,7 +30,12 @@ def node_edit(request: HttpRequest, node_id: int | None = None) -> HttpResponse:
         saved = registry.save_node(form.save(commit=False), actor=request.user)
         messages.success(request, f"Node {saved.name} saved.")
         return redirect("fleet:nodes")
-    return render(request, "fleet/node_form.html", {"form": form, "node": node})
+    history = [
+        (event, [(field, event.data.get("before", {}).get(field, ""), value)
+                 for field, value in event.data.get("after", {}).items()])
+        for event in (Event.objects.for_subject(node) if node else [])
+    ]
+    return render(request, "fleet/node_form.html", {"form": form, "node": node, "history": history})
 
 
 @require_POST

@@ -35,10 +35,10 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
     with transaction.atomic():
         # Lock the nodes (in id order) and read them afresh: the response is driven
         # from the copy taken here, and an unfreeze under way finishes first.
-        nodes = list(Node.objects.select_for_update().filter(id__in={n.id for n in nodes})
-                     .order_by("id"))
-        if not nodes:
-            raise ValidationError("Name at least one affected node.")
+        wanted = {n.id for n in nodes}
+        nodes = list(Node.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+        if len(nodes) != len(wanted):
+            raise ValidationError("A node was removed from the registry meanwhile; declare again.")
         incident = Incident(
             title=title, severity=severity, summary=summary, declared_by=declared_by,
             commander=commander, detected_at=detected_at or timezone.now(),

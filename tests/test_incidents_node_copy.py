@@ -45,3 +45,16 @@ def test_a_registry_edit_mid_incident_does_not_move_the_response(
     page = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
     assert "registry changed since declaration" in page
     assert str(elsewhere) in page and demo_node.data_dir in page
+
+
+def test_declaring_on_a_node_removed_meanwhile_saves_nothing(rita, demo_node, published):
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    from incidents.models import Incident
+
+    gone = Node.objects.create(name="validator-9")
+    Node.objects.filter(pk=gone.pk).delete()  # deleted after the form read it
+    with pytest.raises(ValidationError, match="removed from the registry"):
+        services.declare(title="Fork", severity="SEV1", nodes=[demo_node, gone], declared_by=rita)
+    assert not Incident.objects.exists() and not IncidentNode.objects.exists()
