@@ -343,6 +343,16 @@ QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else 
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+# A node's data directory must lie inside one of these (separated by ":"); the
+# snapshot step archives it, so this is what keeps it off the worker's keys.
+# Dev adds the demo nodes' folder. See docs/security.md.
+QPGOV_NODE_DATA_ROOTS = [
+    Path(root) for root in os.getenv(
+        "QPGOV_NODE_DATA_ROOTS",
+        f"/var/lib/quantumpay:{QPGOV_DEMO_NODE_DIR}" if DEV else "/var/lib/quantumpay",
+    ).split(":") if root
+]
 QPGOV_SSH_COMMAND = os.getenv(
     "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"
 )
@@ -354,7 +364,6 @@ STORAGES["evidence"] = {
 }
 QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
-QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
 
 # qpgov's own metrics at /metrics (qpgov/metrics.py; docs/operations.md,
 # "Monitoring qpgov itself"). Readable from an allowed client address or with

@@ -74,6 +74,7 @@ TABLE.update({
     "fleet:nodes": (None, {"GET": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_delete": ("node", {"POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
@@ -188,6 +189,7 @@ ACTION_ROWS = {
     "list nodes": ActionRow("manage_nodes", "fleet:nodes", "GET", "node", OPS_ONLY),
     "add a node": ActionRow("manage_nodes", "fleet:node_add", "POST", None, OPS_ONLY),
     "edit a node": ActionRow("manage_nodes", "fleet:node_edit", "POST", "node", OPS_ONLY),
+    "delete a node": ActionRow("manage_nodes", "fleet:node_delete", "POST", "node", OPS_ONLY),
     "acknowledge an incident": ActionRow("acknowledge_incident", "incidents:acknowledge", "POST",
                                          "incident", COUNCIL_ONLY),
     # Post-mortems.

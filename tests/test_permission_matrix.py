@@ -375,6 +375,7 @@ EFFECTS = {
     "skip a step": lambda obj, p: _reloaded(obj).status == ResponseStep.SKIPPED,
     "resolve an incident": lambda obj, p: _reloaded(obj).state == Incident.RESOLVED,
     "add a node": lambda obj, p: Node.objects.filter(name="validator-added").exists(),
+    "delete a node": lambda obj, p: not Node.objects.filter(pk=obj.pk).exists(),
     "edit a node": lambda obj, p: _reloaded(obj).role == "rpc",
     "acknowledge an incident": lambda obj, p: obj.acknowledgements.filter(
         user=p[table.COUNCIL]).exists(),
