@@ -182,14 +182,3 @@ class HealthPing(models.Model):
 
     def __str__(self):
         return f"ping {self.pk} answered by {self.answered_by or 'nobody yet'}"
-
-
-class SignInFailure(models.Model):
-    """One failed sign-in; recent rows throttle further tries for that name or address."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    def __str__(self):
-        return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M}"

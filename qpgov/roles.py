@@ -43,6 +43,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
     "approve_postmortem": frozenset({COUNCIL}),
+    # Oversight: who was given or lost which power, and by whom (qpgov/rolelog.py).
+    "view_role_changes": frozenset({COUNCIL}),
 }
 
 # What the navigation shows: (label, url name, action that reveals it).
@@ -51,6 +53,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Changes", "changes:list", "view_changes"),
     ("New proposal", "changes:create", "propose_change"),
     ("Incidents", "incidents:list", "view_incidents"),
+    ("Role changes", "role_changes", "view_role_changes"),
     ("Alerts", "alerts:list", "view_alerts"),
 )
 

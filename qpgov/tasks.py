@@ -24,3 +24,11 @@ def sign_checkpoint() -> int | None:
 
     checkpoint = checkpoints.sign_checkpoint()
     return checkpoint.number if checkpoint else None
+
+
+@shared_task(name="qpgov.tasks.reconcile_roles")
+def reconcile_roles() -> int:
+    """Log role changes that bypassed the model signals (see qpgov.rolelog.reconcile)."""
+    from . import rolelog
+
+    return rolelog.reconcile()

@@ -110,7 +110,14 @@ def make_user(username, *role_names, **extra):
         username, f"{username}@example.invalid", "pw-" + username, **extra
     )
     if role_names:
-        user.groups.set(Group.objects.filter(name__in=role_names))
+        # Seeded as held before the test began: bulk_create sends no m2m_changed,
+        # so fixtures add nothing to the event log and tests that count events
+        # start from an empty log. Role changes under test go through the
+        # ordinary paths (tests/test_role_changes.py).
+        through = User.groups.through
+        through.objects.bulk_create(
+            through(user=user, group=group) for group in Group.objects.filter(name__in=role_names)
+        )
     return user
 
 

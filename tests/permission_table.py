@@ -74,6 +74,7 @@ TABLE.update({
     "fleet:nodes": (None, {"GET": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_delete": ("node", {"POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
@@ -119,6 +120,15 @@ TABLE.update({
 TOKEN_APIS = frozenset({"alertmanager_webhook"})
 
 METHODS = ("GET", "POST")
+
+# Sign-in help and oversight (issue 12, items 1 and 3).
+TABLE.update({
+    "password_reset": (None, {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_done": (None, {"GET": EVERYONE}),
+    "password_reset_confirm": ("reset_link", {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_complete": (None, {"GET": EVERYONE}),
+    "role_changes": (None, {"GET": COUNCIL_ONLY}),
+})
 
 # --- Actions: who may take each action in qpgov.roles.ACTIONS --------------------------
 #
@@ -196,6 +206,7 @@ ACTION_ROWS = {
     "list nodes": ActionRow("manage_nodes", "fleet:nodes", "GET", "node", OPS_ONLY),
     "add a node": ActionRow("manage_nodes", "fleet:node_add", "POST", None, OPS_ONLY),
     "edit a node": ActionRow("manage_nodes", "fleet:node_edit", "POST", "node", OPS_ONLY),
+    "delete a node": ActionRow("manage_nodes", "fleet:node_delete", "POST", "node", OPS_ONLY),
     "acknowledge an incident": ActionRow("acknowledge_incident", "incidents:acknowledge", "POST",
                                          "incident", COUNCIL_ONLY),
     # Post-mortems.
@@ -217,7 +228,12 @@ ACTION_ROWS = {
                                       "amendment_in_review", COUNCIL_ONLY),
     "send an amendment back": ActionRow("approve_postmortem", "incidents:amendment_send_back",
                                         "POST", "amendment_in_review", COUNCIL_ONLY),
+    # Oversight.
+    "read role changes": ActionRow("view_role_changes", "role_changes", "GET", "role_change",
+                                   COUNCIL_ONLY),
 }
 
-# POST URLs that are no qpgov action: signing in and out, the Django admin, the token APIs.
-NOT_ACTIONS = frozenset({"login", "logout", "admin"}) | TOKEN_APIS
+# POST URLs that are no qpgov action: signing in and out, the password reset that
+# lifts a sign-in lock (open to everyone, like signing in), the Django admin, and
+# the token-authenticated APIs.
+NOT_ACTIONS = frozenset({"login", "logout", "admin", "password_reset", "password_reset_confirm"}) | TOKEN_APIS

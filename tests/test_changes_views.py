@@ -34,6 +34,7 @@ def test_propose_review_approve_implement_through_the_web(client, alice, olga, o
         assert response.status_code == 302
 
     with time_machine.travel(start + timedelta(hours=24), tick=False):
+        client.force_login(olga)  # a day later: sessions last 12 hours, olga signs in again
         # Viewing the page decides nothing: it says the decision is due, and
         # the beat sweep (called here) takes it.
         page = client.get(proposal.get_absolute_url())

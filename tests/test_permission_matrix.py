@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -104,6 +105,8 @@ def url_for(name, sample, samples):
         return reverse("admin:index")
     if sample is None:
         return reverse(name)
+    if sample == "reset_link":  # a mailed link whose token has expired
+        return reverse(name, args=["MQ", "expired-token"])
     obj = samples[sample]
     if sample == "postmortem_published" and name.startswith("postmortems:"):
         return reverse(name, args=[obj.slug])
@@ -255,6 +258,11 @@ def build_sample(sample, people):
         proposal.refresh_from_db()
         assert proposal.state == State.APPROVED
         return proposal
+    if sample == "role_change":
+        # Through the ORM's signals, as the admin would: the change is logged.
+        user = User.objects.create_user("granted-in-the-matrix")
+        user.groups.add(Group.objects.get(name=roles.CORE_OPS))
+        return user
     if sample == "node":
         return Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
     if sample == "alert_group":
@@ -375,6 +383,7 @@ EFFECTS = {
     "skip a step": lambda obj, p: _reloaded(obj).status == ResponseStep.SKIPPED,
     "resolve an incident": lambda obj, p: _reloaded(obj).state == Incident.RESOLVED,
     "add a node": lambda obj, p: Node.objects.filter(name="validator-added").exists(),
+    "delete a node": lambda obj, p: not Node.objects.filter(pk=obj.pk).exists(),
     "edit a node": lambda obj, p: _reloaded(obj).role == "rpc",
     "acknowledge an incident": lambda obj, p: obj.acknowledgements.filter(
         user=p[table.COUNCIL]).exists(),
@@ -394,6 +403,8 @@ def shown(obj) -> bytes:
     """What a page that reads `obj` shows of it: for the GET rows."""
     if isinstance(obj, Evidence):
         return b"matrix evidence bytes"
+    if isinstance(obj, User):
+        return obj.username.encode()
     return (getattr(obj, "title", None) or obj.name).encode()
 
 

@@ -6,8 +6,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fleet', '0002_alerts'),
-        ('incidents', '0005_node_moved_to_fleet'),
+        ('fleet', '0003_alerts'),
+        ('incidents', '0006_incident_node_copy'),
     ]
 
     operations = [
