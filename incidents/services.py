@@ -22,7 +22,7 @@ from .tasks import advance, unfreeze_node
 
 
 def declare(*, title: str, severity: str, nodes, declared_by, commander=None, summary: str = "",
-            detected_at=None) -> Incident:
+            detected_at=None, drill: bool = False) -> Incident:
     """Save the incident, all its steps and the first timeline event; queue step one on commit."""
     roles.require(declared_by, "declare_incident")
     commander = commander or declared_by
@@ -36,7 +36,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         incident = Incident(
             title=title, severity=severity, summary=summary, declared_by=declared_by,
             commander=commander, detected_at=detected_at or timezone.now(),
-            runbook_version=book.version,
+            runbook_version=book.version, drill=drill,
         )
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
@@ -55,7 +55,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
                  f"commander {commander}; runbook {book.version}; "
                  f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
-                  "detected_at": incident.detected_at.isoformat()},
+                  "detected_at": incident.detected_at.isoformat(), "drill": drill},
         )
         # The steps as just created need not be read back, if the database
         # returned their ids (PostgreSQL, SQLite 3.35+).

@@ -32,5 +32,6 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("nodes/", include("fleet.urls")),
     path("postmortems/", include("incidents.public_urls")),
+    path("", include("incidents.status_urls")),
     path("audit/", include("qpgov.audit_urls")),
 ]
