@@ -398,8 +398,10 @@ def status_page(request: HttpRequest) -> HttpResponse:
 
 def _status_json(request: HttpRequest, page: str, build) -> HttpResponse:
     def render_json():
-        return JsonResponse(build(notices.public_incidents(), notices.changed_at()),
-                            json_dumps_params={"ensure_ascii": False})
+        incidents = notices.public_incidents()
+        # The newest notice is the latest incident's: the page's updated_at, with no extra query.
+        updated_at = incidents[0].updated_at if incidents else None
+        return JsonResponse(build(incidents, updated_at), json_dumps_params={"ensure_ascii": False})
 
     response = pagecache.serve(request, notices.PAGE_GROUP, notices.changed_at, render_json, page=page)
     # A copy served from the cache is rebuilt as a plain HttpResponse: say again what it is.
