@@ -2,12 +2,14 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import linebreaks
 
 from qpgov.markdown import render_markdown
 from qpgov.site import absolute_url, tag_uri
 from qpgov.text import one_line, xml_safe
 
-from .models import Amendment, Postmortem
+from . import notices
+from .models import Amendment, Notice, Postmortem
 
 
 class PostmortemFeed(Feed):
@@ -75,3 +77,56 @@ class PostmortemFeed(Feed):
 
     def item_updateddate(self, item):
         return item.published_at
+
+
+class StatusFeed(Feed):
+    """Atom feed of published incident notices, newest first; drills never appear.
+
+    Each notice is one entry and never changes (corrections are new notices).
+    The body is plain text, escaped, as on the status page.
+    """
+
+    feed_type = Atom1Feed
+    title = "Quantumpay mainnet status"
+    subtitle = "Public notices about incidents on the Quantumpay mainnet, while they are open."
+
+    def link(self):
+        return absolute_url(reverse("status:page"))
+
+    def feed_url(self):
+        return absolute_url(reverse("status:feed"))
+
+    def feed_guid(self):
+        return tag_uri("status")
+
+    def author_name(self):
+        return settings.QPGOV_FEED_AUTHOR
+
+    def items(self):
+        return list(notices.published()
+                    .only("pk", "incident_id", "status", "impact", "title", "body", "published_at")
+                    .order_by("-published_at", "-pk")[:50])
+
+    def item_title(self, item: Notice):
+        return xml_safe(one_line(f"{item.get_status_display()}: {item.title}"))
+
+    def item_description(self, item: Notice):
+        # Plain text, escaped into the HTML summary Django's Atom feed writes.
+        return linebreaks(xml_safe(item.body), autoescape=True)
+
+    def item_link(self, item: Notice):
+        return notices.public_link(item.incident_id)
+
+    def item_guid(self, item: Notice):
+        return tag_uri(f"status/incidents/{item.incident_id}/notices/{item.pk}")
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, item: Notice):
+        return item.published_at
+
+    def item_updateddate(self, item: Notice):
+        return item.published_at
+
+    def item_categories(self, item: Notice):
+        return (item.status, f"impact:{item.impact}")

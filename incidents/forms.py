@@ -6,7 +6,7 @@ from fleet.models import AlertGroup, Node
 from qpgov import roles
 from qpgov.text import SingleLineTextMixin
 
-from .models import Incident
+from .models import Incident, Notice
 
 
 def within_markdown_limit(text: str) -> str:
@@ -49,6 +49,8 @@ class DeclareForm(SingleLineTextMixin, forms.Form):
     commander = forms.ModelChoiceField(queryset=responders())
     summary = forms.CharField(widget=forms.Textarea, required=False,
                               help_text="What is known so far. Markdown.")
+    drill = forms.BooleanField(required=False, label="This is a drill",
+                               help_text="A rehearsal of the runbook: never shown on the public status page.")
     # Set when declared from an alert group's page: the group is attached to the incident.
     alert_group = forms.ModelChoiceField(queryset=AlertGroup.objects.all(), required=False,
                                          widget=forms.HiddenInput)
@@ -116,3 +118,14 @@ class PublishForm(SingleLineTextMixin, forms.Form):
 class SendBackForm(SingleLineTextMixin, forms.Form):
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
                            help_text="What the authors should change. It goes on the timeline.")
+
+
+class NoticeForm(SingleLineTextMixin, forms.Form):
+    status = forms.ChoiceField(choices=Notice.STATUSES)
+    impact = forms.ChoiceField(choices=Notice.IMPACTS,
+                               help_text="What users feel: none, minor, major or critical.")
+    title = forms.CharField(max_length=200, help_text="The incident's public name, e.g. "
+                            "\"Delayed block production\". No node, host or person names.")
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=2000,
+                           help_text="A few plain sentences: what users see and what happens next. "
+                                     "Public once the commander publishes it.")

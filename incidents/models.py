@@ -59,6 +59,8 @@ class Incident(FSMModelMixin, models.Model):
     # The Alertmanager groups this incident was declared from or took in
     # (incidents.alerts): their later alerts go on its timeline.
     alert_groups = models.ManyToManyField(AlertGroup, blank=True, related_name="incidents")
+    # A rehearsal (playbook section 8): run like any incident, never shown to the public.
+    drill = models.BooleanField(default=False, help_text="A rehearsal: never shown publicly.")
 
     objects = IncidentQuerySet.as_manager()
 
@@ -387,3 +389,58 @@ class Amendment(ReviewedText):
 
     def public_text(self) -> str:
         return f"Amendment to {self.postmortem.content_hash}\n\n{self.body}"
+
+
+class Notice(models.Model):
+    """A short public status update about an incident, in Statuspage's vocabulary.
+
+    A responder drafts it; the incident's commander publishes it after the
+    compliance and sensitive-data checks pass (incidents.notices). Once
+    published it never changes: a correction is a new notice.
+    """
+
+    INVESTIGATING, IDENTIFIED, MONITORING, RESOLVED = "investigating", "identified", "monitoring", "resolved"
+    STATUSES = [(INVESTIGATING, "Investigating"), (IDENTIFIED, "Identified"),
+                (MONITORING, "Monitoring"), (RESOLVED, "Resolved")]
+    IMPACTS = [("none", "None"), ("minor", "Minor"), ("major", "Major"), ("critical", "Critical")]
+
+    incident = models.ForeignKey(Incident, models.PROTECT, related_name="notices")
+    status = models.CharField(max_length=13, choices=STATUSES)
+    impact = models.CharField(max_length=8, choices=IMPACTS)
+    title = models.CharField(max_length=200, help_text="The incident's public name.")
+    body = models.TextField(help_text="Plain words for the public: what users see, what we do next.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    content_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"notice {self.pk} on INC-{self.incident_id} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        # Published notices are immutable, like post-mortems: corrections are new notices.
+        if self.content_hash and self.compute_hash() != self.content_hash:
+            raise ValueError("A published notice cannot change; publish a new notice instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.content_hash:
+            raise ValueError("A published notice cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def public_text(self) -> str:
+        """What the checks read and the hash covers: everything the public sees."""
+        return f"{self.title}\n\n{self.body}"
+
+    def compute_hash(self) -> str:
+        framed = f"{self.incident_id}\n{self.status}\n{self.impact}\n{self.public_text()}"
+        return hashlib.sha256(framed.encode()).hexdigest()

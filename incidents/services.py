@@ -22,7 +22,7 @@ from .tasks import advance, unfreeze_node
 
 
 def declare(*, title: str, severity: str, nodes, declared_by, commander=None, summary: str = "",
-            detected_at=None, alert_groups=()) -> Incident:
+            detected_at=None, alert_groups=(), drill: bool = False) -> Incident:
     """Save the incident, all its steps and the first timeline event; queue step one on commit.
 
     `alert_groups` are the Alertmanager groups it is declared from: they are attached
@@ -46,7 +46,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         incident = Incident(
             title=title, severity=severity, summary=summary, declared_by=declared_by,
             commander=commander, detected_at=detected_at or timezone.now(),
-            runbook_version=book.version,
+            runbook_version=book.version, drill=drill,
         )
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
@@ -74,7 +74,7 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
                  f"commander {commander}; runbook {book.version}; "
                  f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
-                  "detected_at": incident.detected_at.isoformat(),
+                  "detected_at": incident.detected_at.isoformat(), "drill": drill,
                   **({"alert_groups": [g.id for g in alert_groups]} if alert_groups else {})},
         )
         # The steps as just created need not be read back, if the database

@@ -26,6 +26,9 @@ urlpatterns = [
          name="amendment_publish"),
     path("<int:pk>/postmortem/amendments/<int:amendment_id>/send-back/",
          views.postmortem_send_back, name="amendment_send_back"),
+    path("<int:pk>/notices/new/", views.notice_new, name="notice_new"),
+    path("<int:pk>/notices/<int:notice_id>/publish/", views.notice_publish, name="notice_publish"),
+    path("<int:pk>/notices/<int:notice_id>/discard/", views.notice_discard, name="notice_discard"),
     # The node registry moved to the fleet app; old bookmarks still land on it.
     path("nodes/", RedirectView.as_view(pattern_name="fleet:nodes")),
     path("nodes/add/", RedirectView.as_view(pattern_name="fleet:node_add")),

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Max
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import http_date, quote_etag
@@ -17,17 +17,18 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from . import actions, alerts, postmortems, services
+from . import actions, alerts, notices, postmortems, services
 from .forms import (
     AmendmentForm,
     DeclareForm,
+    NoticeForm,
     PostmortemForm,
     PublishForm,
     ResolveForm,
     SendBackForm,
     SkipForm,
 )
-from .models import Amendment, Evidence, Incident, Postmortem, ResponseStep
+from .models import Amendment, Evidence, Incident, Notice, Postmortem, ResponseStep
 
 PAGE_SIZE = 25
 
@@ -77,6 +78,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
         "skip_form": SkipForm(),
+        "notices": incident.notices.select_related("author", "published_by"),
+        "notice_form": NoticeForm(),
     }
     return render(request, "incidents/detail.html", ctx)
 
@@ -94,7 +97,7 @@ def declare(request: HttpRequest) -> HttpResponse:
             incident = services.declare(
                 title=data["title"], severity=data["severity"], nodes=data["nodes"],
                 summary=data["summary"], detected_at=data["detected_at"],
-                declared_by=request.user, commander=data["commander"],
+                declared_by=request.user, commander=data["commander"], drill=data["drill"],
                 alert_groups=[data["alert_group"]] if data["alert_group"] else (),
             )
         except ValidationError as exc:
@@ -330,3 +333,102 @@ def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Every publication moves the group's stamp, so it also validates each page.
     return pagecache.serve(request, "postmortems", _published_changed_at, render_page,
                            page=f"postmortem:{slug}")
+
+
+# --- public incident notices (incidents.notices) ------------------------------------
+
+
+def _get_draft_notice(request: HttpRequest, pk: int, notice_id: int, action: str) -> Notice:
+    roles.require(request.user, action)
+    return get_object_or_404(Notice.objects.select_related("incident"), pk=notice_id, incident_id=pk)
+
+
+@login_required
+def notice_new(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = _get_incident(request, pk, "draft_notice")
+    form = NoticeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        notice = notices.draft(incident, request.user, **form.cleaned_data)
+        messages.success(request, "Notice drafted; the commander publishes it once the checks pass.")
+        return redirect(f"{incident.get_absolute_url()}#notice-{notice.pk}")
+    return render(request, "incidents/notice_new.html", {"incident": incident, "form": form,
+                                                         "refusal": notices.refusal(incident, "")})
+
+
+@login_required
+@require_POST
+def notice_publish(request: HttpRequest, pk: int, notice_id: int) -> HttpResponse:
+    notice = _get_draft_notice(request, pk, notice_id, "publish_notice")
+    try:
+        notices.publish(notice, request.user)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, "Notice published on the status page.")
+    return redirect(f"{notice.incident.get_absolute_url()}#notice-{notice.pk}")
+
+
+@login_required
+@require_POST
+def notice_discard(request: HttpRequest, pk: int, notice_id: int) -> HttpResponse:
+    notice = _get_draft_notice(request, pk, notice_id, "draft_notice")
+    notices.discard(notice, request.user)
+    messages.success(request, "Draft notice discarded.")
+    return redirect(notice.incident)
+
+
+# --- the public status page and its JSON (no sign-in) --------------------------------
+
+
+def status_last_modified(request, *args, **kwargs):
+    return pagecache.stamp(notices.PAGE_GROUP, notices.changed_at)
+
+
+@require_safe
+def status_page(request: HttpRequest) -> HttpResponse:
+    def render_page():
+        incidents = notices.public_incidents()
+        level = notices.indicator(incidents)
+        return render(request, "status/page.html", {
+            "incidents": incidents, "indicator": level,
+            "description": notices.INDICATOR_DESCRIPTIONS[level],
+            "unresolved": [i for i in incidents if not i.resolved],
+            "resolved": [i for i in incidents if i.resolved],
+        })
+
+    return pagecache.serve(request, notices.PAGE_GROUP, notices.changed_at, render_page, page="html")
+
+
+def _status_json(request: HttpRequest, page: str, build) -> HttpResponse:
+    def render_json():
+        incidents = notices.public_incidents()
+        # The newest notice is the latest incident's: the page's updated_at, with no extra query.
+        updated_at = incidents[0].updated_at if incidents else None
+        return JsonResponse(build(incidents, updated_at), json_dumps_params={"ensure_ascii": False})
+
+    response = pagecache.serve(request, notices.PAGE_GROUP, notices.changed_at, render_json, page=page)
+    # A copy served from the cache is rebuilt as a plain HttpResponse: say again what it is.
+    if response.status_code == 200:
+        response["Content-Type"] = "application/json"
+    # Public data, read by status widgets on other sites as Statuspage's is.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_safe
+def status_summary(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "summary.json", notices.summary_json)
+
+
+@require_safe
+def status_incidents(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "incidents.json", lambda incidents, at: {
+        "page": notices.page_json(at), "incidents": [notices.incident_json(i) for i in incidents]})
+
+
+@require_safe
+def status_unresolved(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "unresolved.json", lambda incidents, at: {
+        "page": notices.page_json(at),
+        "incidents": [notices.incident_json(i) for i in incidents if not i.resolved]})

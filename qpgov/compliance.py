@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-RULES_VERSION = "2026-11-30.1"
+RULES_VERSION = "2026-11-30.2"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -274,7 +274,41 @@ _RULES = (
          r"pre-?listing|pre-?orders?|whitelisted (?:presale|investors?|addresses can)|get whitelisted|"
          r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live|launch pools?)\b"),
     Rule("airdrop", PROMOTION, "an airdrop or giveaway of free tokens",
-         r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b"),
+         r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b",
+         # An audit finding or a post-mortem about an airdrop contract is technical text.
+         unless=(r"\b(?:merkle|proofs?|vulnerab\w*|bugs?|revert\w*|signatures?|exploit\w*|audit\w*|unable|"
+                 r"fail\w*|errors?|verification|verif(?:y|ies|ied))\b",)),
+    Rule("promo-offer", PROMOTION, "an exchange or token offer: listings, trading perks, trust claims, personal picks",
+         r"\blisted on (?:\w+ ){0,2}(?:exchanges?|binance|coinbase|kucoin|okx|bybit|uniswap|pancakeswap)\b"
+         r"|\btrusted by (?:over |more than )?(?:millions|\d[\d,.]*\s?(?:m|million|k)?\+? "
+         r"(?:users|traders|customers|investors))\b"
+         r"|\bstart (?:earning|trading|investing)\b|\b(?:zero|0%|no) trading fees\b|\bcommission[- ]free\b"
+         r"|\b(?:deposit|trading|staking|loyalty|holder|first[- ]deposit) bonus(?:es)?\b"
+         r"|\bclaim (?:your|free) (?:\w+ )?(?:rewards?|airdrops?|nfts?|bonus|tokens?|points)\b"
+         r"|\binvest\w* in (?:\w+ )?(?:bitcoin|ethereum|eth|btc|crypto\w*|tokens?|coins?|altcoins?|nfts?|memecoins?)\b"
+         r"|\b(?:my|our) (?:favou?rite|top) (?:coins?|tokens?|projects?|picks?|altcoins?|gems?)\b"
+         r"|\bI believe in (?:this|the|our) (?:project|token|coin|team)\b|\ball[- ]in on\b"
+         r"|\bbe (?:a )?part of (?:the|this|our) (?:future|revolution|movement|journey|community|success)\b"
+         r"|\bearly[- ]birds?\b|\bnow is the (?:best |perfect |right )?time to (?:buy|invest|join|get in|stake)\b"),
+    Rule("incentives", PROMOTION, "an incentive, referral, whitelist or allocation scheme, or a community call",
+         r"\bincentivi[sz]\w* (?:\w+ ){0,2}(?:participation|users|holders|traders|trading|engagement|community|"
+         r"members|referrals?)\b"
+         r"|\brefer(?:s|red|ring)? (?:a |your |more )?friends?\b|\bfriends? (?:you )?invit\w*"
+         r"|\byour friend(?:'s|’s|s') (?:registration|sign[- ]?up|first)\b|\breferees?\b"
+         r"|\bcommissions? rebates?\b|\brebates? on (?:\w+ )?(?:trading )?fees?\b|\btrading[- ]fee rebates?\b|\bcashback\b"
+         r"|\benjoy (?:\w+ ){0,3}(?:rebates?|discounts?|bonus\w*|rewards?|benefits|perks|cashback|airdrops?)\b"
+         r"|\b(?:guaranteed|token|ido|presale|whitelist|sale) allocations?\b"
+         r"|\bpurchase (?:their|your|an?) (?:\w+ )?allocations?\b|\bchance at an allocation\b"
+         r"|\b(?:make|apply for|join|get on) the whitelist\b"
+         r"|\bwhitelist (?:round|spots?|application|registration|sale|period|winners?)\b"
+         r"|\bambassadors?\b"
+         r"|\b(?:most|very|super|really|incredibly) exciting (?:ways?|opportunit\w+|projects?|tokens?|coins?|times? to)\b"
+         r"|\b(?:will|could|would|(?:is|are) going to) (?:change the world|become the (?:currency|future|next \w+)|"
+         r"replace (?:the dollar|banks|fiat))\b"
+         r"|\bjoin (?:the |our )?(?:[\w$-]+ ){0,2}(?:community|movement|family|army|revolution)\b(?! call| meeting)"
+         r"|\bthe more (?:\$?\w+ ){0,3}you (?:earn|get|receive|win)\b"
+         r"|\b(?:more|bonus|extra|loyalty) points\b|\bearn (?:\w+ )?points\b"
+         r"|\b(?:daily|weekly|reward|incentive|quest) campaigns?\b|\b(?:airdrop|quest|social|reward) tasks?\b"),
     Rule("call-to-action", PROMOTION, "a call to buy, join, invest or sign up",
          r"\b(?:buy|get|grab|join|invest|sign up|register|stake|claim|ape|load up|secure|start)"
          r"(?: in| into| on| with)?\s+(?:now|today(?!['’]s)|yours|early|before|right away|"
@@ -304,7 +338,7 @@ _RULES = (
          r"newly listed|(?:token|coin) listings?|"
          r"(?:excited|thrilled|delighted|proud) to (?:announce|launch|introduce|present)|"
          r"open an? (?:trading|exchange|brokerage|crypto) account|join (?:the |our )?(?:presale|sale|whitelist|"
-         r"lucky draw|draw|campaign|competition|contest|race|community|telegram|discord|airdrop|waitlist)|"
+         r"lucky draw|draw|campaign|competition|contest|race|community|telegram|discord|airdrop|waitlist)(?! call| meeting)|"
          r"winners? (?:will|are|is|get|receive)|"
          r"lotter(?:y|ies)|promotions? (?:sometimes |often |also )?(?:feature|offer|include|give))\b"),
     Rule("hype", PROMOTION, "hype: rocket and money emoji, or an exclaimed offer about tokens or rewards",
@@ -372,6 +406,12 @@ TRIGGERS = {
     "token-sale": ("pre presale presales sale sales token public private seed crowdsale launchpad launchpads "
                    "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting launch",),
     "airdrop": ("airdrop airdrops air giveaway giveaways free",),
+    "promo-offer": ("listed trusted start zero no commission deposit trading staking loyalty holder first claim "
+                    "invest invests invested investing investment investments my our i all be early now",),
+    "incentives": ("incentivize incentivise incentivized incentivised incentivizes incentivises incentivizing "
+                   "incentivising refer refers referred referring friend friends referee referees commission "
+                   "commissions rebate rebates cashback enjoy allocation allocations whitelist ambassador "
+                   "ambassadors exciting world become replace join more points campaign campaigns task tasks",),
     "call-to-action": ("buy get grab join invest sign register stake claim ape load secure start last don do miss "
                        "missing limited hurry act while you we i investing invested buying",),
     "bonus": ("bonus bonuses sign signup welcome referral affiliate invite inviting friend friends discount "

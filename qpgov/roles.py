@@ -43,6 +43,11 @@ ACTIONS: dict[str, frozenset[str]] = {
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
     "approve_postmortem": frozenset({COUNCIL}),
+    # Public incident notices: any responder drafts one; only the incident's
+    # commander publishes (an object rule in incidents.notices), no council vote,
+    # because a status update is worth little an hour late (docs/public.md).
+    "draft_notice": frozenset({RESPONDERS}),
+    "publish_notice": frozenset({RESPONDERS}),
     # Oversight: who was given or lost which power, and by whom (qpgov/rolelog.py).
     "view_role_changes": frozenset({COUNCIL}),
 }

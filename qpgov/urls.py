@@ -35,5 +35,6 @@ urlpatterns = [
     path("alerts/", include("fleet.alert_urls")),
     path("api/alerts/alertmanager", fleet_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("postmortems/", include("incidents.public_urls")),
+    path("", include("incidents.status_urls")),
     path("audit/", include("qpgov.audit_urls")),
 ]

@@ -119,6 +119,19 @@ TABLE.update({
 # URLs authenticated by a bearer token, not a session: no CSRF token applies.
 TOKEN_APIS = frozenset({"alertmanager_webhook"})
 
+# Public incident notices (issue 16): responders draft, the commander (rita) publishes;
+# the status page, its feed and the Statuspage-compatible JSON are for anyone.
+TABLE.update({
+    "incidents:notice_new": ("incident", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
+    "incidents:notice_publish": ("notice_draft", {"POST": RESPONDERS_ONLY}),
+    "incidents:notice_discard": ("notice_draft", {"POST": RESPONDERS_ONLY}),
+    "status:page": (None, {"GET": EVERYONE}),
+    "status:feed": (None, {"GET": EVERYONE}),
+    "status:summary": (None, {"GET": EVERYONE}),
+    "status:incidents": (None, {"GET": EVERYONE}),
+    "status:unresolved": (None, {"GET": EVERYONE}),
+})
+
 METHODS = ("GET", "POST")
 
 # Sign-in help and oversight (issue 12, items 1 and 3).
@@ -228,6 +241,13 @@ ACTION_ROWS = {
                                       "amendment_in_review", COUNCIL_ONLY),
     "send an amendment back": ActionRow("approve_postmortem", "incidents:amendment_send_back",
                                         "POST", "amendment_in_review", COUNCIL_ONLY),
+    # Public incident notices.
+    "draft a public notice": ActionRow("draft_notice", "incidents:notice_new", "POST", "incident",
+                                       RESPONDERS_ONLY),
+    "publish a public notice": ActionRow("publish_notice", "incidents:notice_publish", "POST",
+                                         "notice_draft", RESPONDERS_ONLY),
+    "discard a draft notice": ActionRow("draft_notice", "incidents:notice_discard", "POST",
+                                        "notice_draft", RESPONDERS_ONLY),
     # Oversight.
     "read role changes": ActionRow("view_role_changes", "role_changes", "GET", "role_change",
                                    COUNCIL_ONLY),

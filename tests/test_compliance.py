@@ -50,6 +50,16 @@ HITS = [
     ("Buy the dip before mainnet.", compliance.PRICE),
     ("Our influencer partners will share the news.", compliance.PROMOTION),
     ("Don't miss out on the airdrop.", compliance.PROMOTION),
+    # Incentive schemes (rule `incentives`), from the tune part.
+    ("The Telegram Star Awards program is designed to celebrate and incentivize active participation and "
+     "significant trading achievements within the Flipster community.", compliance.PROMOTION),
+    ("Anyone who meets the requirements can participate in IDOs and receive allocations based on their "
+     "contributions.", compliance.PROMOTION),
+    ("It’s good that we are not asking all of those people to stake someone else’s token in order to make "
+     "the whitelist.", compliance.PROMOTION),
+    ("When you refer a friend and they sign up, both of you receive a bonus.", compliance.PROMOTION),
+    ("SWIPE UP to join the E-MAX community.", compliance.PROMOTION),
+    ("Start earning with zero trading fees.", compliance.PROMOTION),
 ]
 
 # Technical text that uses the same words: real sentences from post-mortems and protocol
@@ -92,6 +102,14 @@ NEAR_MISSES = [
     "The replica promotion finished at 10:04 UTC.",
     "Fee rebates for validators were removed.",
     "Validators earn rewards for each attested epoch.",
+    # Airdrop contracts in audits and post-mortems, communities and allocations in operations.
+    "Eligible users may be permanently unable to claim their airdrop allocation.",
+    "Airdrop claim verification should use a consistent and verifiable data source.",
+    "Upon launch, we will see an inflow of requests from teams and individuals to join the validator set.",
+    "Join the community call on Thursday for the upgrade plan.",
+    "Memory allocation failed on the archive node after the upgrade.",
+    "Add the monitoring host to the IP whitelist before the maintenance window.",
+    "The newest gno.land testnet, Test6, is now live!",
 ]
 
 
@@ -165,8 +183,9 @@ def test_the_issue_examples_are_not_in_the_corpus():
 
 
 # The goal is 0.90 recall in every category. Measured on the report part (docs/public.md):
-# profit and price meet it; promotion does not yet (0.72), and this floor stops it sliding back.
-FLOORS = {compliance.PROMOTION: 0.72, compliance.PROFIT: 0.90, compliance.PRICE: 0.90}
+# profit and price meet it; promotion does not yet (0.78, rules 2026-11-30.2), and this floor
+# stops it sliding back.
+FLOORS = {compliance.PROMOTION: 0.78, compliance.PROFIT: 0.90, compliance.PRICE: 0.90}
 
 
 def test_the_held_out_part_meets_the_floor():

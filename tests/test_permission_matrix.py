@@ -20,9 +20,9 @@ from django.utils import timezone
 from changes import services
 from changes.models import Proposal, State
 from fleet.models import AlertGroup, Node
-from incidents import actions, runbook
+from incidents import actions, notices, runbook
 from incidents import services as incident_services
-from incidents.models import Amendment, Evidence, Incident, Postmortem, ResponseStep
+from incidents.models import Amendment, Evidence, Incident, Notice, Postmortem, ResponseStep
 from qpgov import roles
 from qpgov.models import Checkpoint
 from tests import factories
@@ -96,6 +96,7 @@ def world(db, evidence_dir):
         "amendment_in_review": pmf.amendment_in_review(published_pm, rita),
         "checkpoint": Checkpoint.objects.create(number=1, size=0, head_hash="0" * 64,
                                                 note="a checkpoint note\n", signed_at=timezone.now()),
+        "notice_draft": _notice(incident, rita),
     }
     return actors, samples
 
@@ -116,7 +117,7 @@ def url_for(name, sample, samples):
         return reverse(name, args=[obj.postmortem.incident_id, obj.pk])
     if sample == "checkpoint":
         return reverse(name, args=[obj.number])
-    if sample in ("step", "step_needing_human", "evidence"):
+    if sample in ("step", "step_needing_human", "evidence", "notice_draft"):
         return reverse(name, args=[obj.incident_id, obj.pk])
     return reverse(name, args=[obj.pk])
 
@@ -240,6 +241,14 @@ def _incident(people, title="Block production stalled on validator-matrix"):
                                      commander=rita, summary="Blocks stopped at height 1200.")
 
 
+NOTICE_FORM = {"status": "investigating", "impact": "minor", "title": "Slow confirmations",
+               "body": "Some transactions take up to two minutes to confirm; we are on it."}
+
+
+def _notice(incident, author):
+    return notices.draft(incident, author, **NOTICE_FORM)
+
+
 def build_sample(sample, people):
     """The object a row acts on, in the state where the action succeeds for the right role."""
     alice, rita = people[table.PROPOSER], people[table.RESPONDER]
@@ -291,6 +300,8 @@ def build_sample(sample, people):
         return Evidence.objects.create(incident=incident, node=incident.nodes.get(),
                                        kind=Evidence.LOGS, storage_name=name, size=21,
                                        sha256="0" * 64)
+    if sample == "notice_draft":
+        return _notice(_incident(people), rita)
     if sample == "postmortem_draft":
         return pmf.draft(rita, title="A draft post-mortem")
     if sample == "postmortem_in_review":
@@ -355,6 +366,7 @@ BODIES = {
     "publish an amendment": lambda obj, p: {"override_reason": ""},
     "send a post-mortem back": lambda obj, p: {"note": "Name the three validators in the timeline."},
     "send an amendment back": lambda obj, p: {"note": "Say where the new figure comes from."},
+    "draft a public notice": lambda obj, p: {**NOTICE_FORM, "title": "Drafted from the matrix"},
 }
 
 
@@ -396,6 +408,9 @@ EFFECTS = {
     "send a post-mortem back": lambda obj, p: _reloaded(obj).state == Postmortem.DRAFT,
     "publish an amendment": lambda obj, p: _reloaded(obj).state == Amendment.PUBLISHED,
     "send an amendment back": lambda obj, p: _reloaded(obj).state == Amendment.DRAFT,
+    "draft a public notice": lambda obj, p: obj.notices.filter(title="Drafted from the matrix").exists(),
+    "publish a public notice": lambda obj, p: _reloaded(obj).is_published,
+    "discard a draft notice": lambda obj, p: not Notice.objects.filter(pk=obj.pk).exists(),
 }
 
 

@@ -19,6 +19,8 @@ EXPECTED = {
     "acknowledge_incident": {roles.COUNCIL},
     "edit_postmortem": {roles.RESPONDERS},
     "approve_postmortem": {roles.COUNCIL},
+    "draft_notice": {roles.RESPONDERS},
+    "publish_notice": {roles.RESPONDERS},
     "view_role_changes": {roles.COUNCIL},
 }
 

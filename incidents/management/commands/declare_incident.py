@@ -23,8 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--by", required=True, help="username of the person declaring")
         parser.add_argument("--commander", help="username of the commander (default: --by)")
         parser.add_argument("--summary", default="")
+        parser.add_argument("--drill", action="store_true",
+                            help="a rehearsal: never shown on the public status page")
 
-    def handle(self, *args, title, severity, nodes, by, commander, summary, **options):
+    def handle(self, *args, title, severity, nodes, by, commander, summary, drill=False, **options):
         # Bytes that are not UTF-8 reach argv as lone surrogates, which no
         # database will store: refuse them here with a message, not a traceback.
         for value in (title, summary, by, commander or "", *nodes):
@@ -47,9 +49,9 @@ class Command(BaseCommand):
             with transaction.atomic():
                 incident = services.declare(
                     title=title, severity=severity, nodes=found.values(), summary=summary,
-                    declared_by=users[by], commander=users.get(commander),
+                    declared_by=users[by], commander=users.get(commander), drill=drill,
                 )
         except (PermissionDenied, ValidationError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"declared INC-{incident.pk}: {incident.title} ({severity}); "
-                          f"the response has been queued")
+        self.stdout.write(f"declared INC-{incident.pk}: {incident.title} ({severity}"
+                          f"{', drill' if drill else ''}); the response has been queued")

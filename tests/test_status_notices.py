@@ -1,0 +1,298 @@
+"""Public incident notices: drafted by responders, published by the commander, shown on /status/."""
+
+from datetime import timedelta
+
+import feedparser
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents import notices
+from incidents.models import Incident, Notice
+from qpgov import pagecache, roles
+from qpgov.http import Conflict
+from qpgov.models import Event
+from tests.conftest import make_user
+
+BODY = "Some transactions take up to two minutes to confirm. We are looking into the cause."
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    pagecache.forget()
+    yield
+    cache.clear()
+    pagecache.forget()
+
+
+@pytest.fixture
+def rob(db):
+    return make_user("rob", roles.RESPONDERS, first_name="Robin", last_name="Hale")
+
+
+def incident(commander, *, drill=False, state=Incident.RESPONDING, title="Validator stalled at height 1200"):
+    return Incident.objects.create(title=title, severity="SEV2", declared_by=commander, commander=commander,
+                                   runbook_version="test", state=state, drill=drill)
+
+
+def notice(inc, author, status=Notice.INVESTIGATING, impact="minor", title="Slow confirmations", body=BODY):
+    return notices.draft(inc, author, status=status, impact=impact, title=title, body=body)
+
+
+def published(inc, commander, **kwargs):
+    return notices.publish(notice(inc, commander, **kwargs), commander)
+
+
+def test_a_responder_drafts_and_the_commander_publishes(rita, rob):
+    inc = incident(rita)
+    draft = notice(inc, rob)
+    assert not draft.is_published and notices.published().count() == 0
+    with pytest.raises(PermissionDenied, match="commander"):
+        notices.publish(draft, rob)
+    done = notices.publish(draft, rita)
+    assert done.is_published and done.published_by == rita and done.content_hash == done.compute_hash()
+    kinds = list(Event.objects.filter(kind__startswith="notice_").values_list("subject_type", "kind"))
+    assert kinds == [("incidents.notice", "notice_drafted"), ("incidents.notice", "notice_published"),
+                     ("incidents.incident", "notice_published")]
+
+
+def test_other_roles_neither_draft_nor_publish(rita, carol, olga):
+    inc = incident(rita)
+    for someone in (carol, olga):
+        with pytest.raises(PermissionDenied):
+            notice(inc, someone)
+    draft = notice(inc, rita)
+    with pytest.raises(PermissionDenied):
+        notices.publish(draft, carol)
+
+
+@pytest.mark.parametrize("title,body,category", [
+    ("Slow confirmations", "Despite the stall, QPAY trades at $1.42, up 6% over the past day.",
+     "price discussion"),
+    ("Slow confirmations", "Stake now and earn 12% APY while we fix this!", "profit or yield promise"),
+    ("Slow confirmations", "Join our presale before it sells out.", "promotional language"),
+    ("Slow confirmations", "The fix uses AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY.",
+     "sensitive data"),
+    ("Slow confirmations", "rita restarted the node after the alert.", "sensitive data"),
+    ("Slow confirmations", "Robin Hale restarted the node after the alert.", "sensitive data"),
+    ("Outage on validator-matrix", BODY, "sensitive data"),
+])
+def test_the_checks_block_publication(rita, rob, title, body, category):
+    from fleet.models import Node
+
+    Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
+    draft = notice(incident(rita), rita, title=title, body=body)
+    with pytest.raises(ValidationError) as refused:
+        notices.publish(draft, rita)
+    assert category in " ".join(refused.value.messages)
+    draft.refresh_from_db()
+    assert not draft.is_published and notices.published().count() == 0
+    assert not Event.objects.filter(kind="notice_published").exists()
+
+
+def test_a_blocked_publication_is_reported_on_the_incident_page(client, rita):
+    draft = notice(incident(rita), rita, body="Get your tokens now, before the fix lands!")
+    client.force_login(rita)
+    url = reverse("incidents:notice_publish", args=[draft.incident_id, draft.pk])
+    response = client.post(url, follow=True)
+    assert b"promotional language" in response.content
+    assert not Notice.objects.get(pk=draft.pk).is_published
+
+
+def test_a_drill_is_never_announced_and_never_shown(client, rita):
+    drill = incident(rita, drill=True, title="Drill: validator stalled")
+    with pytest.raises(Conflict, match="drill"):
+        notice(drill, rita)
+    # Even a notice that reached the table some other way stays off every public page.
+    Notice.objects.create(incident=drill, author=rita, status="investigating", impact="major",
+                          title="Drill rehearsal notice", body=BODY, published_at=timezone.now(),
+                          published_by=rita)
+    real = published(incident(rita), rita, title="Slow confirmations")
+    for name in ("status:page", "status:feed", "status:summary", "status:incidents", "status:unresolved"):
+        body = Client().get(reverse(name)).content.decode()
+        assert "Drill rehearsal notice" not in body, name
+        assert real.title in body, name
+
+
+def test_the_declare_form_marks_a_drill(client, rita):
+    from fleet.models import Node
+
+    node = Node.objects.create(name="validator-drill", environment="mainnet", role="validator")
+    client.force_login(rita)
+    client.post(reverse("incidents:declare"), {
+        "title": "Rehearsal", "severity": "SEV3", "nodes": [node.pk], "commander": rita.pk, "drill": "on"})
+    assert Incident.objects.get(title="Rehearsal").drill
+
+
+def test_a_drill_can_be_declared_from_a_shell(rita, capsys):
+    from django.core.management import call_command
+
+    from fleet.models import Node
+
+    Node.objects.create(name="validator-drill", environment="mainnet", role="validator")
+    call_command("declare_incident", "Rehearsal", "--severity", "SEV3", "--node", "validator-drill",
+                 "--by", "rita", "--drill")
+    assert Incident.objects.get().drill and "drill" in capsys.readouterr().out
+
+
+def test_notices_are_for_open_incidents_and_one_last_resolved_notice(rita):
+    inc = incident(rita, state=Incident.RESOLVED)
+    with pytest.raises(Conflict, match="resolved"):
+        notice(inc, rita, status=Notice.MONITORING)
+    published(inc, rita, status=Notice.RESOLVED, impact="none")
+    with pytest.raises(Conflict, match="already public"):
+        notice(inc, rita, status=Notice.RESOLVED)
+
+
+def test_a_published_notice_never_changes(rita):
+    done = published(incident(rita), rita)
+    done.body = "Something else entirely."
+    with pytest.raises(ValueError, match="cannot change"):
+        done.save()
+    done.refresh_from_db()
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        done.delete()
+    with pytest.raises(Conflict, match="already public"):
+        notices.publish(done, rita)
+    with pytest.raises(Conflict, match="stays public"):
+        notices.discard(done, rita)
+    assert Notice.objects.get(pk=done.pk).body == BODY
+
+
+def test_a_draft_can_be_discarded(rita, rob):
+    draft = notice(incident(rita), rob)
+    notices.discard(draft, rob)
+    assert not Notice.objects.filter(pk=draft.pk).exists()
+    assert Event.objects.filter(kind="notice_discarded").count() == 1
+
+
+def test_anonymous_visitors_see_a_notice_only_once_published(client, rita,
+                                                             django_capture_on_commit_callbacks):
+    inc = incident(rita)
+    draft = notice(inc, rita, title="Not yet public")
+    page = client.get(reverse("status:page"))
+    assert b"Not yet public" not in page.content and b"All Systems Operational" in page.content
+    # The cached page is replaced at publication, not served stale.
+    with django_capture_on_commit_callbacks(execute=True):
+        notices.publish(draft, rita)
+    page = client.get(reverse("status:page"))
+    assert b"Not yet public" in page.content and b"Minor Service Outage" in page.content
+    assert page["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
+
+
+def test_the_status_page_is_served_from_the_cache_without_queries(client, rita, django_assert_num_queries,
+                                                                  django_assert_max_num_queries):
+    for i in range(6):
+        inc = incident(rita, title=f"Incident {i}")
+        for status in ("investigating", "identified", "monitoring"):
+            published(inc, rita, status=status, title=f"Public name {i}")
+    with django_assert_max_num_queries(3):  # the stamp, the incidents, their notices
+        first = client.get(reverse("status:page"))
+    assert first.status_code == 200 and first.content.count(b'class="panel status-incident"') == 6
+    with django_assert_num_queries(0):
+        again = client.get(reverse("status:page"))
+    assert again.content == first.content
+    for name in ("status:summary", "status:incidents", "status:unresolved"):
+        cache.clear()  # a cold cache: the stamp is read from the database too
+        pagecache.forget()
+        with django_assert_max_num_queries(3):
+            client.get(reverse(name))
+
+
+def test_the_json_has_statuspage_shapes(client, rita):
+    t0 = timezone.now().replace(microsecond=0)
+    inc = incident(rita)
+    with time_machine.travel(t0, tick=False):
+        published(inc, rita, status="investigating", impact="major", title="Blocks delayed")
+    with time_machine.travel(t0 + timedelta(minutes=5), tick=False):
+        published(inc, rita, status="monitoring", impact="minor", title="Blocks delayed")
+    old = incident(rita, title="An older one")
+    with time_machine.travel(t0 + timedelta(minutes=7), tick=False):
+        published(old, rita, status="resolved", impact="none", title="Old and resolved")
+
+    summary = client.get(reverse("status:summary"))
+    assert summary["Content-Type"] == "application/json" and summary["Access-Control-Allow-Origin"] == "*"
+    data = summary.json()
+    assert set(data) == {"page", "components", "incidents", "scheduled_maintenances", "status"}
+    assert set(data["page"]) == {"id", "name", "url", "time_zone", "updated_at"}
+    assert data["page"]["url"].endswith("/status/")
+    assert data["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
+    assert data["components"][0]["status"] == "degraded_performance"
+    [open_incident] = data["incidents"]
+    assert open_incident["id"] == str(inc.pk) and open_incident["name"] == "Blocks delayed"
+    assert open_incident["status"] == "monitoring" and open_incident["impact"] == "minor"
+    assert open_incident["resolved_at"] is None
+    started = t0.isoformat().replace("+00:00", ".000Z")
+    assert open_incident["created_at"] == open_incident["started_at"] == started
+    assert open_incident["monitoring_at"] == open_incident["updated_at"]
+    assert open_incident["shortlink"].endswith(f"/status/#incident-{inc.pk}")
+    for key in ("id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at", "impact",
+                "shortlink", "started_at", "page_id", "incident_updates", "components"):
+        assert key in open_incident, key
+    updates = open_incident["incident_updates"]
+    assert [u["status"] for u in updates] == ["monitoring", "investigating"]  # newest first, as Statuspage
+    assert {"id", "status", "body", "incident_id", "created_at", "updated_at",
+            "display_at"} <= set(updates[0])
+    assert updates[0]["body"] == BODY and updates[0]["incident_id"] == str(inc.pk)
+
+    every = client.get(reverse("status:incidents")).json()
+    assert [i["name"] for i in every["incidents"]] == ["Old and resolved", "Blocks delayed"]
+    assert every["incidents"][0]["resolved_at"] == every["incidents"][0]["updated_at"]
+    unresolved = client.get(reverse("status:unresolved")).json()
+    assert [i["id"] for i in unresolved["incidents"]] == [str(inc.pk)]
+    # Served again from the cache, still JSON.
+    assert client.get(reverse("status:summary"))["Content-Type"] == "application/json"
+
+
+def test_nothing_to_report_is_all_systems_operational(client, db):
+    data = client.get(reverse("status:summary")).json()
+    assert data["status"] == {"indicator": "none", "description": "All Systems Operational"}
+    assert data["incidents"] == [] and data["components"][0]["status"] == "operational"
+
+
+def test_the_feed_parses_and_names_each_notice_for_good(client, rita, settings):
+    inc = incident(rita)
+    first = published(inc, rita, body="Delays & <b>retries</b>\non the public endpoint.")
+    second = published(inc, rita, status="identified")
+    response = client.get(reverse("status:feed"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.feed.id == f"tag:{settings.QPGOV_TAG_AUTHORITY}:status"
+    assert feed.feed.author == settings.QPGOV_FEED_AUTHOR
+    assert [e.id for e in feed.entries] == [
+        f"tag:{settings.QPGOV_TAG_AUTHORITY}:status/incidents/{inc.pk}/notices/{n.pk}"
+        for n in (second, first)]
+    assert feed.entries[0].title == "Identified: Slow confirmations"
+    assert "<b>" not in feed.entries[1].summary and "&lt;b&gt;" in feed.entries[1].summary
+    assert feed.entries[1].link.endswith(f"/status/#incident-{inc.pk}")
+
+
+def test_the_commander_publishes_from_the_incident_page(client, rita, rob):
+    inc = incident(rita)
+    client.force_login(rob)
+    response = client.post(reverse("incidents:notice_new", args=[inc.pk]), {
+        "status": "identified", "impact": "major", "title": "Slow confirmations", "body": BODY})
+    draft = Notice.objects.get()
+    assert response.status_code == 302 and not draft.is_published
+    page = client.get(inc.get_absolute_url()).content.decode()
+    assert "Check and publish" not in page and "Discard draft" in page  # rob is not the commander
+    client.force_login(rita)
+    assert "Check and publish" in client.get(inc.get_absolute_url()).content.decode()
+    client.post(reverse("incidents:notice_publish", args=[inc.pk, draft.pk]))
+    assert Notice.objects.get().is_published
+    assert b"Slow confirmations" in Client().get(reverse("status:page")).content
+
+
+def test_a_bad_form_changes_nothing(client, rita):
+    inc = incident(rita)
+    client.force_login(rita)
+    response = client.post(reverse("incidents:notice_new", args=[inc.pk]), {
+        "status": "exploded", "impact": "minor", "title": "Line\nbreak", "body": ""})
+    assert response.status_code == 200 and not Notice.objects.exists()
+    assert set(response.context["form"].errors) == {"status", "title", "body"}
