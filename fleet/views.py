@@ -1,22 +1,65 @@
-"""The node registry pages, for Core Ops."""
+"""The fleet pages: every node with its checks and uptime, and the node registry Core Ops keep."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_safe
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import roles
 
+from . import overview, uptime
 from .forms import NodeForm
-from .models import Node
+from .models import CheckRun, Node
+from .tasks import start_run
+
+HISTORY_PAGE_SIZE = 50
 
 
 @require_safe
 @login_required
 def node_list(request: HttpRequest) -> HttpResponse:
-    roles.require(request.user, "manage_nodes")
-    return render(request, "fleet/nodes.html", {"nodes": Node.objects.all()})
+    """The fleet page: every node with its latest checks, uptime, state and open incidents."""
+    roles.require(request.user, "view_fleet")
+    rows = overview.fleet_rows(Node.objects.all(), timezone.now())
+    return render(request, "fleet/nodes.html", {"rows": rows, "chart": _chart_size()})
+
+
+@require_safe
+@login_required
+def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
+    """One node: its standard, uptime and the history of its checks, newest first."""
+    roles.require(request.user, "view_fleet")
+    node = get_object_or_404(overview.with_open_incidents(Node.objects.all()), id=node_id)
+    row = overview.fleet_rows(Node.objects.filter(id=node.id), timezone.now())[0]
+    history = node.checks.select_related("run").order_by("-checked_at", "kind")
+    page = Paginator(history, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "fleet/node.html", {"node": node, "row": row, "page": page,
+                                               "chart": _chart_size()})
+
+
+@require_POST
+@login_required
+def run_node_checks(request: HttpRequest, node_id: int | None = None) -> HttpResponse:
+    """Start a check run now, on one node or on all of them."""
+    roles.require(request.user, "run_node_checks")
+    nodes = Node.objects.filter(id=node_id) if node_id else Node.objects.all()
+    if node_id:
+        get_object_or_404(Node, id=node_id)
+    elif not nodes.exists():
+        messages.error(request, "No nodes are registered: there is nothing to check.")
+        return redirect("fleet:nodes")
+    start_run(nodes, CheckRun.DEMAND, requested_by=request.user)
+    messages.success(request, "Checks started. Reload in a moment for the readings; the block "
+                              f"height is judged after {settings.QPGOV_NODE_CHECK_HEIGHT_INTERVAL} s.")
+    return redirect("fleet:node", node_id) if node_id else redirect("fleet:nodes")
+
+
+def _chart_size() -> dict:
+    return {"width": uptime.CHART_WIDTH, "height": uptime.CHART_HEIGHT}
 
 
 @login_required

@@ -36,6 +36,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "run_response": frozenset({RESPONDERS}),
     "download_evidence": frozenset({RESPONDERS}),
     "manage_nodes": frozenset({CORE_OPS}),
+    # Fleet watch (playbook sections 2 and 4).
+    "view_fleet": frozenset({CORE_OPS, RESPONDERS, COUNCIL}),
+    "run_node_checks": frozenset({CORE_OPS}),
     "acknowledge_incident": frozenset({COUNCIL}),
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
@@ -48,6 +51,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Changes", "changes:list", "view_changes"),
     ("New proposal", "changes:create", "propose_change"),
     ("Incidents", "incidents:list", "view_incidents"),
+    ("Fleet", "fleet:nodes", "view_fleet"),
 )
 
 

@@ -59,7 +59,10 @@ TABLE.update({
     "incidents:retry": ("step", {"POST": RESPONDERS_ONLY}),
     "incidents:skip": ("step", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
     "incidents:evidence": ("evidence", {"GET": RESPONDERS_ONLY}),
-    "fleet:nodes": (None, {"GET": OPS_ONLY}),
+    "fleet:nodes": (None, {"GET": INCIDENT_READERS}),  # the fleet page: view_fleet
+    "fleet:node": ("node", {"GET": INCIDENT_READERS}),
+    "fleet:run_checks": (None, {"POST": OPS_ONLY}),
+    "fleet:node_run_checks": ("node", {"POST": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
 })

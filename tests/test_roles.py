@@ -15,6 +15,8 @@ EXPECTED = {
     "run_response": {roles.RESPONDERS},
     "download_evidence": {roles.RESPONDERS},
     "manage_nodes": {roles.CORE_OPS},
+    "view_fleet": {roles.CORE_OPS, roles.RESPONDERS, roles.COUNCIL},
+    "run_node_checks": {roles.CORE_OPS},
     "acknowledge_incident": {roles.COUNCIL},
     "edit_postmortem": {roles.RESPONDERS},
     "approve_postmortem": {roles.COUNCIL},
