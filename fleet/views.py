@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -33,8 +33,11 @@ def node_list(request: HttpRequest) -> HttpResponse:
 def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     """One node: its standard, uptime and the history of its checks, newest first."""
     roles.require(request.user, "view_fleet")
-    node = get_object_or_404(overview.with_open_incidents(Node.objects.all()), id=node_id)
-    row = overview.fleet_rows(Node.objects.filter(id=node.id), timezone.now())[0]
+    rows = overview.fleet_rows(Node.objects.filter(id=node_id), timezone.now())
+    if not rows:
+        raise Http404("No such node.")
+    row = rows[0]
+    node = row.node
     history = node.checks.select_related("run").order_by("-checked_at", "kind")
     page = Paginator(history, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "fleet/node.html", {"node": node, "row": row, "page": page,
