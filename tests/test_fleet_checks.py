@@ -349,3 +349,12 @@ def test_check_nodes_runs_the_named_nodes(make_demo_node, capsys):
     assert run.trigger == CheckRun.DEMAND and run.stage == CheckRun.SECOND_READINGS
     with pytest.raises(CommandError, match="no such node: nope"):
         call_command("check_nodes", "nope")
+
+
+def test_beat_runs_the_sweep_and_the_worker_knows_both_tasks(settings):
+    from qpgov.celery import app
+
+    app.loader.import_default_modules()
+    entry = settings.CELERY_BEAT_SCHEDULE["fleet-sweep-checks"]
+    assert entry["schedule"] == timedelta(seconds=60)
+    assert {entry["task"], "fleet.run_checks"} <= set(app.tasks)

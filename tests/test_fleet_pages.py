@@ -111,3 +111,22 @@ def test_the_node_page_costs_the_same_with_a_long_history(client, rita, node, da
     client.force_login(rita)
     with django_assert_max_num_queries(9):
         assert client.get(url("node", node.pk)).status_code == 200
+
+
+def test_the_node_form_keeps_the_standard_and_refuses_a_height_url_that_is_not_http(client, olga):
+    form = {"name": "validator-7", "environment": "mainnet", "role": "validator", "target": "",
+            "unit": "quantumpay-node", "data_dir": "/var/lib/quantumpay", "dedicated_host": "on",
+            "time_sync": "ntpd", "height_url": "http://127.0.0.1:26657/height"}
+    client.force_login(olga)
+    assert client.post(url("node_add"), form).status_code == 302
+    node = Node.objects.get(name="validator-7")
+    assert (node.dedicated_host, node.time_sync, node.height_url) == (
+        True, "ntpd", "http://127.0.0.1:26657/height")
+    for bad in ("-oProxyCommand=evil", "file:///etc/passwd", "http://x/ y"):
+        response = client.post(url("node_edit", node.pk), {**form, "height_url": bad})
+        assert response.status_code == 200 and "height_url" in response.context["form"].errors
+    for bad in ("systemd-timesyncd", "chrony; reboot"):
+        response = client.post(url("node_edit", node.pk), {**form, "time_sync": bad})
+        assert response.status_code == 200 and "time_sync" in response.context["form"].errors
+    node.refresh_from_db()
+    assert node.height_url == "http://127.0.0.1:26657/height" and node.time_sync == "ntpd"
