@@ -198,6 +198,6 @@ def chart(uptime: Uptime) -> list[dict]:
     for s in uptime.segments:
         x = (s.start - uptime.window_start).total_seconds() * CHART_WIDTH / total
         width = s.seconds * CHART_WIDTH / total
-        rects.append({"x": round(x, 2), "width": round(max(width, 0.5), 2), "state": s.state,
+        rects.append({"x": round(x, 2), "width": round(max(width, 1.0), 2), "state": s.state,
                       "label": f"{s.state} {s.start:%Y-%m-%d %H:%M} – {s.end:%Y-%m-%d %H:%M} UTC"})
     return rects
