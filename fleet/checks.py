@@ -201,10 +201,16 @@ def _previous(node: Node, kind: str, run: CheckRun, count: int) -> list[dict]:
     return list(reversed(rows))
 
 
-def take_first_readings(run: CheckRun, driver=None) -> None:
-    """Stage one: every check of every node in the run, and the first block height."""
+def take_first_readings(run: CheckRun, driver=None, still_ours=lambda: True) -> None:
+    """Stage one: every check of every node in the run, and the first block height.
+
+    `still_ours()` is asked before each node; when it says no (the run's lease
+    was lost to another worker) the stage stops.
+    """
     driver = driver or get_check_driver()
     for node in run.nodes.all():
+        if not still_ours():
+            return
         for kind in KINDS:
             if kind == HEIGHT and not node.height_url and _needs_height_url(driver):
                 record(run, node, kind, None, Verdict(UNKNOWN, "no block height URL registered"))
@@ -248,11 +254,13 @@ def _height_interval() -> timedelta:
     return timedelta(seconds=settings.QPGOV_NODE_CHECK_HEIGHT_INTERVAL)
 
 
-def take_second_readings(run: CheckRun, driver=None) -> None:
+def take_second_readings(run: CheckRun, driver=None, still_ours=lambda: True) -> None:
     """Stage two: the second block height of each node whose first one was read; judge the pair."""
     driver = driver or get_check_driver()
     waiting = run.checks.filter(kind=HEIGHT).select_related("node")
     for check in waiting:
+        if not still_ours():
+            return
         first = check.reading.get("first")
         if not isinstance(first, int) or "second" in check.reading:
             continue  # no first reading, or already judged by an earlier try of this stage

@@ -37,15 +37,17 @@ def start_run(nodes, trigger: str, requested_by=None) -> CheckRun:
     return run
 
 
+def _lease() -> timedelta:
+    # Long enough for every command of one node to hit its timeout: the lease is
+    # renewed before each node, so the sweep never takes a run from a worker
+    # that is merely slow, and finds a dead worker's run within minutes.
+    return timedelta(seconds=2 * settings.QPGOV_NODE_CHECK_TIMEOUT * len(checks.KINDS) + 60)
+
+
 def _claim(run_id: int, task_id: str) -> CheckRun | None:
     now = timezone.now()
-    nodes = Node.objects.filter(check_runs=run_id).count()
-    # Long enough for every command of every node to hit its timeout, so the
-    # sweep never takes a run from a worker that is merely slow.
-    lease = timedelta(seconds=2 * settings.QPGOV_NODE_CHECK_TIMEOUT * len(checks.KINDS)
-                      * max(nodes, 1) + 60)
     if CheckRun.objects.filter(id=run_id, status=CheckRun.QUEUED, due_at__lte=now).update(
-        status=CheckRun.RUNNING, task_id=task_id, lease_expires_at=now + lease,
+        status=CheckRun.RUNNING, task_id=task_id, lease_expires_at=now + _lease(),
     ) != 1:
         return None  # not due yet, done, or another worker got there first
     return CheckRun.objects.get(id=run_id)
@@ -53,6 +55,11 @@ def _claim(run_id: int, task_id: str) -> CheckRun | None:
 
 def _owned(run: CheckRun, task_id: str):
     return CheckRun.objects.filter(id=run.id, status=CheckRun.RUNNING, task_id=task_id)
+
+
+def _renewer(run: CheckRun, task_id: str):
+    """A `still_ours()` for the stage: renew the lease if the run is still this task's."""
+    return lambda: _owned(run, task_id).update(lease_expires_at=timezone.now() + _lease()) == 1
 
 
 @shared_task(name="fleet.run_checks", acks_late=True, bind=True)
@@ -63,7 +70,7 @@ def run_checks(self, run_id: int) -> None:
     if run is None:
         return
     if run.stage == CheckRun.FIRST_READINGS:
-        checks.take_first_readings(run)
+        checks.take_first_readings(run, still_ours=_renewer(run, task_id))
         interval = settings.QPGOV_NODE_CHECK_HEIGHT_INTERVAL
         with transaction.atomic():
             if _owned(run, task_id).update(
@@ -72,7 +79,7 @@ def run_checks(self, run_id: int) -> None:
             ) == 1:
                 send_on_commit(run_checks, run.id, countdown=interval)
     else:
-        checks.take_second_readings(run)
+        checks.take_second_readings(run, still_ours=_renewer(run, task_id))
         _owned(run, task_id).update(status=CheckRun.DONE, lease_expires_at=None,
                                     finished_at=timezone.now())
 

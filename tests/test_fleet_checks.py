@@ -358,3 +358,25 @@ def test_beat_runs_the_sweep_and_the_worker_knows_both_tasks(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["fleet-sweep-checks"]
     assert entry["schedule"] == timedelta(seconds=60)
     assert {entry["task"], "fleet.run_checks"} <= set(app.tasks)
+
+
+def test_a_stage_renews_its_lease_before_each_node_and_stops_once_it_lost_the_run(
+        scripted_node, tmp_path, sent):
+    other = Node.objects.create(name="validator-10", data_dir=scripted_node.data_dir)
+    run = tasks.start_run([scripted_node, other], CheckRun.DEMAND)
+    answers = iter([True, False])
+    checks.take_first_readings(run, still_ours=lambda: next(answers))
+    # The first node in registry order (validator-10 sorts before validator-9), then no more.
+    assert set(run.checks.values_list("node__name", flat=True)) == {other.name}
+    # Through the task: the lease covers one node's commands and moves on with each node.
+    with time_machine.travel("2026-11-30 06:00:00Z", tick=False):
+        second = tasks.start_run([scripted_node, other], CheckRun.DEMAND)
+        CheckRun.objects.filter(id=second.id).update(due_at=timezone.now())
+        claimed = tasks._claim(second.id, "t-1")
+        assert claimed.lease_expires_at == timezone.now() + tasks._lease()
+        assert tasks._lease() < timedelta(minutes=6)
+    with time_machine.travel("2026-11-30 06:03:00Z", tick=False):
+        assert tasks._renewer(claimed, "t-1")()
+        claimed.refresh_from_db()
+        assert claimed.lease_expires_at == timezone.now() + tasks._lease()
+        assert not tasks._renewer(claimed, "someone-else")()
