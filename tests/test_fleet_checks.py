@@ -374,7 +374,7 @@ def test_a_stage_renews_its_lease_before_each_node_and_stops_once_it_lost_the_ru
         CheckRun.objects.filter(id=second.id).update(due_at=timezone.now())
         claimed = tasks._claim(second.id, "t-1")
         assert claimed.lease_expires_at == timezone.now() + tasks._lease()
-        assert tasks._lease() < timedelta(minutes=6)
+        assert tasks._lease() <= timedelta(minutes=6)  # with the 30 s command timeout
     with time_machine.travel("2026-11-30 06:03:00Z", tick=False):
         assert tasks._renewer(claimed, "t-1")()
         claimed.refresh_from_db()
