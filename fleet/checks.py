@@ -11,6 +11,7 @@ two stages (fleet.tasks schedules the second; no worker waits in between).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ KINDS = (SERVICE, HEIGHT, DISK, MEMORY, TIME_SYNC)
 PASS, FAIL, UNKNOWN = NodeCheck.PASS, NodeCheck.FAIL, NodeCheck.UNKNOWN
 
 RAW_CHARS = 2000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -223,6 +226,9 @@ def take_first_readings(run: CheckRun, driver=None, still_ours=lambda: True) -> 
                 verdict = _judge_first(run, node, kind, taken.output)
             except ValueError as exc:
                 verdict = Verdict(UNKNOWN, f"could not read the output: {exc}")
+            except Exception as exc:  # output we did not foresee: still a reading, never a pass
+                log.exception("check %s of %s: the output broke its parser", kind, node.name)
+                verdict = Verdict(UNKNOWN, f"could not read the output ({type(exc).__name__})")
             record(run, node, kind, taken, verdict)
 
 
@@ -275,6 +281,10 @@ def take_second_readings(run: CheckRun, driver=None, still_ours=lambda: True) ->
             second = parse_height(taken.output)
         except ValueError as exc:
             verdict = Verdict(UNKNOWN, f"could not read the second reading: {exc}", check.reading)
+        except Exception as exc:  # as in the first stage
+            log.exception("height of %s: the output broke its parser", check.node.name)
+            verdict = Verdict(UNKNOWN, f"could not read the second reading ({type(exc).__name__})",
+                              check.reading)
         else:
             seconds = (timezone.now() - datetime.fromisoformat(check.reading["first_at"])
                        ).total_seconds()

@@ -46,7 +46,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "snapshot": "tar -C {data_dir} -cf - .",
         # The daily checks (fleet.checks reads their output; see docs/fleet.md).
         "check_service": "systemctl show -p ActiveState -p NRestarts {unit}",
-        "check_height": "curl -fsS --max-time 10 {height_url}",
+        "check_height": "curl -fsS --max-time 10 --max-filesize 65536 {height_url}",
         "check_disk": "df --output=pcent {data_dir}",
         "check_memory": "systemctl show -p MemoryCurrent {unit}",
         "check_time_sync": "sh -c 'timedatectl show -p NTPSynchronized; "

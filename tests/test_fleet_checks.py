@@ -380,3 +380,11 @@ def test_a_stage_renews_its_lease_before_each_node_and_stops_once_it_lost_the_ru
         claimed.refresh_from_db()
         assert claimed.lease_expires_at == timezone.now() + tasks._lease()
         assert not tasks._renewer(claimed, "someone-else")()
+
+
+def test_output_that_breaks_the_parser_is_unknown_and_the_run_goes_on(scripted_node, sent):
+    scripted_node.write(height="[" * 100_000 + "]" * 100_000)  # deeper than json can recurse
+    found = run_stage(tasks.start_run([scripted_node], CheckRun.DEMAND))
+    assert found["height"].status == UNKNOWN
+    assert found["height"].note == "could not read the output (RecursionError)"
+    assert found["time_sync"].status == PASS  # the checks after it still ran
