@@ -18,6 +18,7 @@ install: $(STAMP)
 # Web server, Celery worker and Celery beat as three processes; Ctrl-C stops all.
 run: export QPGOV_ENV ?= dev
 run: install
+	$(PY) manage.py checkpoint_key --generate
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py demo_node --setup

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ChangesConfig(AppConfig):
     name = "changes"
     verbose_name = "Change control"
+
+    def ready(self):
+        from changes.metrics import ChangesCollector
+        from qpgov import metrics
+
+        metrics.register("changes", ChangesCollector())

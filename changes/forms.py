@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from qpgov import compliance
+from qpgov.text import SingleLineTextMixin
 
 from . import policy
 from .models import Proposal, Vote
@@ -52,7 +53,7 @@ REQUIRED_TEXT = {
 }
 
 
-class ProposalForm(forms.ModelForm):
+class ProposalForm(SingleLineTextMixin, forms.ModelForm):
     class Meta:
         model = Proposal
         fields = [
@@ -134,7 +135,7 @@ class AmendForm(ProposalForm):
         return substantive(self.cleaned_data.get("note", ""), 3, "what changed in this revision")
 
 
-class VoteForm(forms.Form):
+class VoteForm(SingleLineTextMixin, forms.Form):
     choice = forms.ChoiceField(choices=Vote.CHOICES, widget=forms.RadioSelect)
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     revision_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
@@ -151,11 +152,11 @@ class VoteForm(forms.Form):
         return data
 
 
-class WithdrawForm(forms.Form):
+class WithdrawForm(SingleLineTextMixin, forms.Form):
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class ImplementationForm(forms.Form):
+class ImplementationForm(SingleLineTextMixin, forms.Form):
     IMPLEMENTED = "implemented"
     ROLLED_BACK = "rolled_back"
     outcome = forms.ChoiceField(

@@ -250,3 +250,39 @@ class Vote(models.Model):
 
     def __str__(self):
         return f"{self.voter_id} {self.choice} #{self.proposal_id} r{self.revision}"
+
+
+class EmailDelivery(models.Model):
+    """One e-mail about a proposal to one person, kept until it is accepted by the mail server.
+
+    The row is written with the change that calls for it; changes.notify sends it
+    after commit, and the beat sweep retries a failed send with backoff, so the
+    review window never depends on a single SMTP call (changes.notify).
+    """
+
+    REVIEW, REMINDER, DECISION = "review", "reminder", "decision"
+    PURPOSES = [(REVIEW, "review opened"), (REMINDER, "vote reminder"), (DECISION, "decision")]
+    PENDING, SENT, FAILED = "pending", "sent", "failed"
+    STATUSES = [(PENDING, "pending"), (SENT, "sent"), (FAILED, "gave up")]
+
+    proposal = models.ForeignKey(Proposal, models.CASCADE, related_name="deliveries")
+    purpose = models.CharField(max_length=10, choices=PURPOSES)
+    revision = models.PositiveIntegerField()
+    recipient = models.CharField(max_length=300)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next try is due; a claimed try pushes it out by a lease, so a
+    # sender that died is retried by the sweep. None once sent or given up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="changes_delivery_due")]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} to {self.recipient}: {self.get_status_display()}"

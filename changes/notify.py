@@ -1,36 +1,104 @@
-"""E-mail about proposals. Always sent after commit; a failed send is logged, never fatal."""
+"""E-mail about proposals.
+
+Each message to each person is an EmailDelivery row, written in the same
+transaction as the change that calls for it (where there is one) and sent after
+commit. A send that fails stays on the proposal's page with its error and is
+retried by the beat sweep with backoff (`send_due`), so approvers are told about
+a review window even when the mail server was down when it opened.
+"""
 
 import logging
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
-from .models import Proposal, Vote
+from qpgov import mail
+from qpgov.site import absolute_url
+
+from .models import EmailDelivery, Proposal, Vote
 
 log = logging.getLogger(__name__)
 
 REMINDER_BEFORE = timedelta(hours=12)
+# A claimed try that has not finished after this long is assumed dead and tried again.
+SEND_LEASE = timedelta(minutes=5)
+# Tries 1, 2, 3… wait 1, 2, 4… minutes before the next, at most an hour;
+# after MAX_ATTEMPTS (about a day) the row says it gave up.
+MAX_ATTEMPTS = 30
+MAX_BACKOFF = timedelta(hours=1)
 
 
 def on_commit(func, proposal_id: int) -> None:
-    transaction.on_commit(lambda: func(proposal_id))
+    """Write `func`'s messages now (in the caller's transaction); they are sent after it commits."""
+    func(proposal_id)
 
 
-def _send(subject: str, body: str, recipients: list[str]) -> int:
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(minutes=2 ** (attempts - 1)), MAX_BACKOFF)
+
+
+def _queue(proposal: Proposal, purpose: str, subject: str, body: str,
+           recipients: list[str]) -> int:
     recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        return 0
-    try:
-        return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-    except Exception as exc:  # SMTP down: the page and the log still show everything
-        log.warning("could not send %r to %d recipient(s): %s", subject, len(recipients), exc)
-        return 0
+    now = timezone.now()
+    rows = EmailDelivery.objects.bulk_create([
+        EmailDelivery(proposal=proposal, purpose=purpose, revision=proposal.revision,
+                      recipient=address, subject=subject, body=body, next_attempt_at=now,
+                      created_at=now)
+        for address in recipients
+    ])
+    ids = [row.pk for row in rows]
+    if ids:
+        transaction.on_commit(lambda: send(ids))
+    return len(ids)
+
+
+def send(ids: list[int]) -> int:
+    """Try each due delivery in `ids` once; return how many the mail server accepted."""
+    accepted = 0
+    for delivery in EmailDelivery.objects.filter(pk__in=ids, status=EmailDelivery.PENDING):
+        accepted += _try(delivery)
+    return accepted
+
+
+def send_due(now=None) -> int:
+    """The sweep: retry every pending delivery whose next try is due."""
+    now = now or timezone.now()
+    due = EmailDelivery.objects.filter(status=EmailDelivery.PENDING, next_attempt_at__lte=now)
+    return send(list(due.values_list("pk", flat=True)[:500]))
+
+
+def _try(delivery: EmailDelivery) -> bool:
+    now = timezone.now()
+    # Claim the try with a conditional update, so two senders never both send it.
+    # The first try goes right after commit; later ones wait for their time.
+    claimed = EmailDelivery.objects.filter(
+        Q(attempts=0) | Q(next_attempt_at__lte=now),
+        pk=delivery.pk, status=EmailDelivery.PENDING, attempts=delivery.attempts,
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + SEND_LEASE)
+    if claimed != 1:
+        return False
+    attempts = delivery.attempts + 1
+    ok, outcome = mail.send_one(delivery.subject, delivery.body, delivery.recipient)
+    done = timezone.now()
+    if ok:
+        update = {"status": EmailDelivery.SENT, "sent_at": done, "next_attempt_at": None,
+                  "last_error": ""}
+    elif attempts >= MAX_ATTEMPTS:
+        update = {"status": EmailDelivery.FAILED, "next_attempt_at": None, "last_error": outcome}
+    else:
+        update = {"next_attempt_at": done + backoff(attempts), "last_error": outcome}
+    if not ok:
+        log.warning("e-mail %s about proposal %s to %s failed (try %d): %s", delivery.pk,
+                    delivery.proposal_id, delivery.recipient, attempts, outcome)
+    EmailDelivery.objects.filter(pk=delivery.pk, attempts=attempts).update(**update)
+    return ok
 
 
 def _link(proposal: Proposal) -> str:
-    return settings.SITE_ROOT.rstrip("/") + proposal.get_absolute_url()
+    return absolute_url(proposal.get_absolute_url())
 
 
 def review_opened(proposal_id: int) -> int:
@@ -44,7 +112,8 @@ def review_opened(proposal_id: int) -> int:
         f"Deadline:          {proposal.deadline:%Y-%m-%d %H:%M} UTC\n\n{_link(proposal)}\n"
     )
     emails = list(electorate(proposal).values_list("email", flat=True))
-    return _send(f"[qpgov] Review: {proposal.title}", body, emails)
+    return _queue(proposal, EmailDelivery.REVIEW, f"[qpgov] Review: {proposal.title}", body,
+                  emails)
 
 
 def reminder(proposal_id: int) -> int:
@@ -57,7 +126,8 @@ def reminder(proposal_id: int) -> int:
         f'"{proposal.title}" closes for votes at {proposal.deadline:%Y-%m-%d %H:%M} UTC and '
         f"you have not voted on revision {proposal.revision}.\n\n{_link(proposal)}\n"
     )
-    return _send(f"[qpgov] Reminder: {proposal.title}", body, emails)
+    return _queue(proposal, EmailDelivery.REMINDER, f"[qpgov] Reminder: {proposal.title}", body,
+                  emails)
 
 
 def decision(proposal_id: int) -> int:
@@ -66,7 +136,6 @@ def decision(proposal_id: int) -> int:
         f'Your proposal "{proposal.title}" is {proposal.get_state_display().lower()} '
         f"({proposal.decided_at:%Y-%m-%d %H:%M} UTC).\n\n{_link(proposal)}\n"
     )
-    return _send(
-        f"[qpgov] {proposal.get_state_display()}: {proposal.title}", body,
-        [proposal.proposer.email],
-    )
+    return _queue(proposal, EmailDelivery.DECISION,
+                  f"[qpgov] {proposal.get_state_display()}: {proposal.title}", body,
+                  [proposal.proposer.email])

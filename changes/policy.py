@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from qpgov import roles
 
-POLICY_VERSION = "2026-11-27.1"
+POLICY_VERSION = "2026-11-30.1"
 
 OPS = "ops"
 GOVERNANCE = "governance"
@@ -60,19 +60,25 @@ def snapshot(category: str) -> dict:
     return {"version": POLICY_VERSION, **asdict(POLICIES[category])}
 
 
-def required_approvals(rule: str, role_size: int) -> int:
-    """How many approvals a rule needs, given the role's size at submission."""
+def required_approvals(rule: str, eligible: int) -> int:
+    """How many approvals a rule needs, given how many may vote at submission.
+
+    `eligible` is the electorate: the role's active members other than the
+    proposer. A proposer on the council is not a voter, so the majority is of
+    the others: a council of four including the proposer needs two of three.
+    """
     if rule == ONE_APPROVAL_NO_REJECTION:
         return 1
     if rule == MAJORITY_OF_ROLE:
-        return role_size // 2 + 1
+        return eligible // 2 + 1
     raise ValueError(f"unknown rule {rule!r}")
 
 
 def outcome(rule: str, required: int, eligible: int, approvals: int, rejections: int) -> str:
     """'approved', 'rejected' or 'open' for the standing votes under `rule`.
 
-    `eligible` is how many people may still vote (the role minus the proposer).
+    `eligible` is the electorate now (the role's active members minus the
+    proposer); `approvals` and `rejections` count only votes cast by them.
     """
     if rule == ONE_APPROVAL_NO_REJECTION:
         # Any standing rejection blocks; it outweighs any number of approvals.

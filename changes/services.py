@@ -10,11 +10,11 @@ the wrong moment; either way nothing is written.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from qpgov import eventlog, pagecache, roles
@@ -51,24 +51,19 @@ def _transition(proposal: Proposal, method: str, actor, now, note: str = "", *, 
         events.append(event)
 
 
-def role_members(role_name: str):
-    return User.objects.filter(is_active=True, groups__name=role_name)
-
-
 def electorate(proposal: Proposal):
-    """Who may vote: active members of the approver role, never the proposer."""
-    rules = proposal.policy_rules
-    return role_members(rules.approver_role).exclude(pk=proposal.proposer_id)
+    """Who may vote now: active holders of the approver role, never the proposer."""
+    return roles.holders(proposal.policy_rules.approver_role).exclude(pk=proposal.proposer_id)
 
 
-def unreachable_reason(proposal: Proposal) -> str | None:
-    """Why the policy could never be met, or None if it can be."""
+def unreachable_reason(proposal: Proposal, eligible: int | None = None) -> str | None:
+    """Why the policy could never be met with `eligible` voters (default: counted now)."""
     rules = proposal.policy_rules
     if rules.frozen:
         return policy.FROZEN_MESSAGE
-    role_size = role_members(rules.approver_role).count()
-    required = policy.required_approvals(rules.rule, role_size)
-    eligible = electorate(proposal).count()
+    if eligible is None:
+        eligible = electorate(proposal).count()
+    required = policy.required_approvals(rules.rule, eligible)
     if eligible < required:
         return (
             f"This proposal could never be approved: it needs {required} approval(s) from "
@@ -139,16 +134,19 @@ def submit(proposal_id: int, user) -> Proposal:
         if proposal.category == policy.PROTOCOL:
             raise Conflict(policy.FROZEN_MESSAGE)
         proposal.policy_in_force = policy.snapshot(proposal.category)
-        reason = unreachable_reason(proposal)
+        # The majority is of those who may vote, counted now and kept: a
+        # later change to the role never moves the bar of a running review.
+        eligible = electorate(proposal).count()
+        reason = unreachable_reason(proposal, eligible)
         if reason:
             raise Conflict(reason)
-        rules = proposal.policy_rules
         proposal.required_approvals = policy.required_approvals(
-            rules.rule, role_members(rules.approver_role).count()
+            proposal.policy_rules.rule, eligible
         )
         _new_revision(proposal, user, now)
         _transition(proposal, "submit", user, now, policy=proposal.policy_in_force,
-                    required_approvals=proposal.required_approvals)
+                    required_approvals=proposal.required_approvals,
+                    eligible_at_submission=eligible)
         notify.on_commit(notify.review_opened, proposal.pk)
     return proposal
 
@@ -237,21 +235,102 @@ def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: s
     return vote
 
 
-def standing_votes(proposal: Proposal) -> tuple[int, int]:
-    """(approvals, rejections) on the current revision."""
-    votes = list(proposal.votes.filter(revision=proposal.revision).values_list("choice", flat=True))
-    return votes.count(Vote.APPROVE), votes.count(Vote.REJECT)
+@dataclass(frozen=True)
+class Tally:
+    """The votes on the current revision, as the decision counts them.
+
+    Only the current electorate's votes count. Anyone else's vote (a voter
+    since deactivated or removed from the role) is set aside, with the reasons.
+    """
+
+    approvals: int
+    rejections: int
+    eligible: int  # the electorate now
+    set_aside: tuple[dict, ...]  # {"voter", "voter_id", "choice", "reasons"}, in casting order
+
+    def event_data(self, required: int) -> dict:
+        return {"approvals": self.approvals, "rejections": self.rejections,
+                "required": required, "eligible": self.eligible,
+                "set_aside": list(self.set_aside)}
 
 
-def current_outcome(proposal: Proposal, tally: tuple[int, int] | None = None) -> str:
-    approvals, rejections = tally or standing_votes(proposal)
+def tally(proposal: Proposal) -> Tally:
+    """Count the current revision's votes against the electorate as it is now.
+
+    The votes, each voter's standing and the electorate's size come from one
+    statement, so from one snapshot: a role change committed meanwhile is seen
+    wholly or not at all, never as a departed voter's vote without their seat.
+    """
+    role = proposal.policy_rules.approver_role
+    holds_role = roles.holders(role, include_inactive=True).filter(pk=OuterRef("voter_id"))
+    votes = list(
+        proposal.votes.filter(revision=proposal.revision)
+        .annotate(holds_role=Exists(holds_role), eligible=_electorate_size(proposal))
+        .order_by("cast_at", "pk")
+        .values("voter_id", "voter__username", "voter__is_active", "choice", "holds_role",
+                "eligible")
+    )
+    # No votes, nothing to be inconsistent with: the size alone will do.
+    eligible = votes[0]["eligible"] if votes else electorate(proposal).count()
+    counted, set_aside = [], []
+    for v in votes:
+        reasons = _set_aside_reasons(proposal, role, v)
+        if reasons:
+            set_aside.append({"voter": v["voter__username"], "voter_id": v["voter_id"],
+                              "choice": v["choice"], "reasons": reasons})
+        else:
+            counted.append(v["choice"])
+    return Tally(counted.count(Vote.APPROVE), counted.count(Vote.REJECT), eligible,
+                 tuple(set_aside))
+
+
+def _electorate_size(proposal: Proposal) -> Subquery:
+    """The electorate's size as a scalar subquery, to read in the same statement as the votes."""
+    count = Func(F("pk"), function="COUNT", output_field=IntegerField())
+    return Subquery(electorate(proposal).order_by().annotate(n=count).values("n")[:1])
+
+
+def _set_aside_reasons(proposal: Proposal, role: str, vote: dict) -> list[str]:
+    """Why a vote does not count now; empty if its voter is in the electorate."""
+    reasons = []
+    if not vote["voter__is_active"]:
+        reasons.append("deactivated")
+    if not vote["holds_role"]:
+        reasons.append(f"no longer holds {role}")
+    if vote["voter_id"] == proposal.proposer_id:
+        reasons.append("is the proposer")
+    return reasons
+
+
+def current_outcome(proposal: Proposal, counted: Tally | None = None) -> str:
+    counted = counted or tally(proposal)
     return policy.outcome(
         proposal.policy_rules.rule, proposal.required_approvals,
-        electorate(proposal).count(), approvals, rejections,
+        counted.eligible, counted.approvals, counted.rejections,
     )
 
 
-# --- decisions (the beat sweep, and page views) ---------------------------------
+# --- decisions (the beat sweep only) -------------------------------------------------
+
+
+def due_decision(proposal: Proposal, now, counted: Tally | None = None) -> tuple[str, str] | None:
+    """The transition due now and its note, or None. Reads only, writes nothing.
+
+    The sweep takes what it returns; a page uses it only to say that a
+    decision is due and being taken (reading a page never decides).
+    """
+    if proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at:
+        return "lapse", "Approval lapsed: not implemented in time."
+    if not proposal.decision_is_due(now):
+        return None
+    result = current_outcome(proposal, counted)
+    if result == "approved":
+        return "approve", "Policy met."
+    if result == "rejected":
+        return "reject", "Policy cannot be met."
+    if now >= proposal.deadline:
+        return "expire", "Review deadline passed without meeting the policy."
+    return None
 
 
 def decide(proposal_id: int, now=None) -> str | None:
@@ -272,27 +351,17 @@ def decide(proposal_id: int, now=None) -> str | None:
 def _decide_locked(proposal_id: int, now, events: list) -> str | None:
     """The body of `decide`, inside the caller's transaction; its event goes into `events`."""
     proposal = _locked(proposal_id)
-    if proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at:
-        _transition(proposal, "lapse", None, now, events=events,
-                    note="Approval lapsed: not implemented in time.")
-        return proposal.state
-    if not proposal.decision_is_due(now):
+    # Counted under the row lock, at the moment of deciding: no vote can land
+    # in between, and a voter who left the electorate since voting is set aside.
+    counted = tally(proposal) if proposal.decision_is_due(now) else None
+    step = due_decision(proposal, now, counted)
+    if step is None:
         return None
-    approvals, rejections = standing_votes(proposal)
-    result = current_outcome(proposal, (approvals, rejections))
-    tally = {"approvals": approvals, "rejections": rejections,
-             "required": proposal.required_approvals}
-    if result == "approved":
-        _transition(proposal, "approve", None, now, events=events, note="Policy met.", **tally)
-    elif result == "rejected":
-        _transition(proposal, "reject", None, now, events=events, note="Policy cannot be met.",
-                    **tally)
-    elif now >= proposal.deadline:
-        _transition(proposal, "expire", None, now, events=events,
-                    note="Review deadline passed without meeting the policy.", **tally)
-    else:
-        return None
-    notify.on_commit(notify.decision, proposal.pk)
+    method, note = step
+    data = counted.event_data(proposal.required_approvals) if counted else {}
+    _transition(proposal, method, None, now, events=events, note=note, **data)
+    if method != "lapse":
+        notify.on_commit(notify.decision, proposal.pk)
     return proposal.state
 
 

@@ -19,7 +19,7 @@ from qpgov.models import Event
 
 from . import policy, services
 from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
-from .models import Proposal, State, Vote
+from .models import EmailDelivery, Proposal, State, Vote
 
 PAGE_SIZE = 25
 
@@ -96,20 +96,30 @@ def _rows_shown(proposals) -> str:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
     now = timezone.now()
-    # The sweep runs every minute; a page view takes a due decision at once too.
-    lapse_due = proposal.state == State.APPROVED and proposal.lapses_at and now >= proposal.lapses_at
-    if proposal.decision_is_due(now) or lapse_due:
-        services.decide(proposal.pk, now)
-        proposal = _get_proposal(request, pk)
+    # Reading never decides (a GET must change nothing): the beat sweep takes
+    # a due decision within a minute; until then the page says it is due.
+    counted = services.tally(proposal) if proposal.state == State.IN_REVIEW else None
+    decision_due = services.due_decision(proposal, now, counted) is not None
+    events = list(Event.objects.for_subject(proposal))
 
     votes = list(proposal.votes.select_related("voter").order_by("-revision", "cast_at"))
     current = [v for v in votes if v.revision == proposal.revision]
     my_vote = next((v for v in current if v.voter_id == request.user.pk), None)
     is_proposer = proposal.proposer_id == request.user.pk
     can_vote = proposal.window_is_open(now) and services.may_vote(proposal, request.user)
-    approvals, rejections = (
-        sum(v.choice == Vote.APPROVE for v in current), sum(v.choice == Vote.REJECT for v in current)
-    )
+    if counted is not None:
+        # In review: the votes that would be set aside if the decision were taken now.
+        set_aside, set_aside_when = counted.set_aside, "now"
+        approvals, rejections = counted.approvals, counted.rejections
+    else:
+        # Decided: what the decision itself recorded, whatever happened to the voters since.
+        decided = _decision_data(events)
+        set_aside, set_aside_when = decided.get("set_aside", []), "decision"
+        approvals = decided.get("approvals", sum(v.choice == Vote.APPROVE for v in current))
+        rejections = decided.get("rejections", sum(v.choice == Vote.REJECT for v in current))
+    reasons = {entry["voter_id"]: "; ".join(entry["reasons"]) for entry in set_aside}
+    for v in current:
+        v.set_aside_reasons = reasons.get(v.voter_id, "")
     ctx = {
         "p": proposal,
         "now": now,
@@ -118,7 +128,10 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approvals": approvals,
         "rejections": rejections,
         "revisions": proposal.revisions.select_related("author"),
-        "events": Event.objects.for_subject(proposal),
+        "events": events,
+        "decision_due": decision_due,
+        "set_aside_count": len(set_aside),
+        "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,
         "can_vote": can_vote,
         "vote_form": VoteForm(initial={
@@ -134,8 +147,19 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         and roles.can(request.user, "record_implementation"),
         "unreachable": services.unreachable_reason(proposal)
         if is_proposer and proposal.state == State.DRAFT else None,
+        # E-mail that has not reached the mail server is shown, never only logged.
+        "undelivered": proposal.deliveries.exclude(status=EmailDelivery.SENT),
     }
     return render(request, "changes/detail.html", ctx)
+
+
+def _decision_data(events) -> dict:
+    """The data of the event that took the review decision, or {} if none was taken."""
+    for event in reversed(events):
+        if event.kind == "transition" and event.from_state == State.IN_REVIEW and \
+                event.to_state in (State.APPROVED, State.REJECTED, State.EXPIRED):
+            return event.data
+    return {}
 
 
 @login_required

@@ -7,14 +7,23 @@ driver that acts on them lives next to it (fleet.drivers).
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
+from . import paths
+
 # Node fields end up in shell commands (quoted, but still): keep them plain.
 NAME_RE = RegexValidator(r"^[a-z0-9][a-z0-9.-]{0,62}$", "Lowercase letters, digits, dots, dashes.")
+# ssh reads "host:2222" as a host name, not a port: refuse it, and say where a port goes.
+NO_PORT = RegexValidator(
+    r":", inverse_match=True,
+    message="No port here: ssh would read host:2222 as the host name. Give the port in the "
+            "worker's ~/.ssh/config (Host validator-7.internal / Port 2222).",
+)
 TARGET_RE = RegexValidator(
-    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$",
+    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*$",
     "An SSH target like ops@validator-1.internal, or blank for this machine.",
 )
 UNIT_RE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,99}$", "A systemd unit name.")
@@ -32,18 +41,17 @@ class Node(models.Model):
     environment = models.CharField(max_length=10, choices=ENVIRONMENTS, default=MAINNET)
     role = models.CharField(max_length=10, choices=ROLES, default="validator")
     target = models.CharField(
-        max_length=200, blank=True, validators=[TARGET_RE],
+        max_length=200, blank=True, validators=[NO_PORT, TARGET_RE],
         help_text="SSH target (user@host); blank runs the commands on the worker's machine.",
     )
     unit = models.CharField(max_length=100, default="quantumpay-node", validators=[UNIT_RE])
     data_dir = models.CharField(
         max_length=300, default="/var/lib/quantumpay", validators=[PATH_RE],
-        help_text="The node's state directory; the default snapshot command tars it.",
+        help_text="The node's state directory, inside a configured data root "
+                  "(QPGOV_NODE_DATA_ROOTS); the snapshot command tars it.",
     )
     frozen = models.BooleanField(default=False)
     frozen_at = models.DateTimeField(null=True, blank=True)
-    # Set when a commander confirms unfreezing; cleared once the node runs again.
-    unfreeze_requested_at = models.DateTimeField(null=True, blank=True)
 
     # The node standard (playbook section 2): what the daily checks hold each
     # node to. Environment and unit above are part of it too.
@@ -64,8 +72,25 @@ class Node(models.Model):
     class Meta:
         ordering = ["environment", "name"]
 
+    # What the node driver's command templates receive: what an incident copies
+    # when it is declared, and what the registry's events record.
+    DRIVER_FIELDS = ("name", "target", "unit", "data_dir")
+    REGISTRY_FIELDS = ("name", "environment", "role", "target", "unit", "data_dir")
+
     def __str__(self):
         return self.name
+
+    def clean(self):
+        errors = {}
+        for field in self.DRIVER_FIELDS:
+            if str(getattr(self, field)).startswith("-"):
+                errors[field] = "May not start with '-': a command would read it as an option."
+        # Symlinks can be followed here only for a node on this machine; the
+        # driver checks again on the worker, right before each command.
+        if problem := paths.data_dir_problem(self.data_dir, resolve=not self.target):
+            errors.setdefault("data_dir", problem)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def reach(self) -> str:

@@ -8,24 +8,20 @@ first error class if any node failed (so the runbook can decide about a retry).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from fleet.drivers import NodeActionError, get_driver
-from qpgov import eventlog, roles
+from qpgov import eventlog, mail, roles, webhooks
 from qpgov.models import Event
 
 from . import runbook
@@ -78,12 +74,13 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
     failures: list[tuple[str, str]] = []
     acted = 0
     # The claim read the nodes (incidents.tasks._claim); sort them here rather than ask again.
-    for node in sorted(step.incident.nodes.all(), key=lambda node: node.name):
-        if node.id in done:
+    # Each is the copy taken at declaration (IncidentNode): a registry edit since cannot move it.
+    for node in sorted(step.incident.members.all(), key=lambda member: member.name):
+        if node.node_id in done:
             continue
         acted += 1
         attempt = StepAttempt.objects.create(
-            step=step, node=node, attempt=step.attempts, status=ResponseStep.RUNNING,
+            step=step, node_id=node.node_id, attempt=step.attempts, status=ResponseStep.RUNNING,
             task_id=task_id,
         )
         try:
@@ -124,9 +121,7 @@ def freeze(step, task_id):
     driver = get_driver()
 
     def record(node, _):
-        Node.objects.filter(id=node.id).update(
-            frozen=True, frozen_at=timezone.now(), unfreeze_requested_at=None
-        )
+        Node.objects.filter(id=node.node_id).update(frozen=True, frozen_at=timezone.now())
         return [eventlog.entry(step.incident, "node_frozen",
                                note=f"{node.name} stopped and confirmed inactive",
                                data={"node": node.name})]
@@ -170,7 +165,7 @@ def _evidence_recorder(incident, kind):
     def record(node, stored):
         name, size, sha256 = stored
         evidence = Evidence.objects.create(
-            incident=incident, node=node, kind=kind, storage_name=name, size=size, sha256=sha256,
+            incident=incident, node_id=node.node_id, kind=kind, storage_name=name, size=size, sha256=sha256,
         )
         return [eventlog.entry(incident, "evidence_collected", note=f"{kind} of {node.name}: {name}",
                                revision_hash=sha256, data={"evidence": evidence.pk, "size": size})]
@@ -224,43 +219,27 @@ def _email(incident, purpose, recipients, subject, body) -> list[NotificationDel
     for address in recipients:
         delivery = NotificationDelivery(incident=incident, channel=NotificationDelivery.EMAIL,
                                         purpose=purpose, recipient=address)
-        try:
-            sent = send_mail(subject, body, None, [address])
-            delivery.ok = sent == 1
-            delivery.response_excerpt = "accepted by the mail server" if sent else "not sent"
-        except Exception as exc:  # SMTP down, refused address
-            delivery.response_excerpt = f"{type(exc).__name__}: {exc}"[:1000]
+        delivery.ok, delivery.response_excerpt = mail.send_one(subject, body, address)
         delivery.save()
         deliveries.append(delivery)
     return deliveries
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _webhook(incident, payload: dict, message_id: str = "") -> NotificationDelivery:
+    """Post `payload` to the configured webhook (qpgov.webhooks: signed, no redirects).
 
-
-def _webhook(incident, payload: dict) -> NotificationDelivery:
+    A retry of the same message sends the same `message_id`, so a receiver can
+    drop a duplicate.
+    """
     url = settings.QPGOV_INCIDENT_WEBHOOK_URL
     body = json.dumps(payload, sort_keys=True).encode()
-    signature = sign(body, settings.QPGOV_INCIDENT_WEBHOOK_SECRET)
-    delivery = NotificationDelivery(incident=incident, channel=NotificationDelivery.WEBHOOK,
-                                    recipient=url, signature=signature)
-    request = urllib.request.Request(  # noqa: S310 - the URL is an operator's setting
-        url, data=body, method="POST",
-        headers={"Content-Type": "application/json", "X-Qpgov-Signature": signature},
+    result = webhooks.post(url, settings.QPGOV_INCIDENT_WEBHOOK_SECRET,
+                           message_id or f"msg_qpgov_incident_{incident.pk}", body)
+    return NotificationDelivery.objects.create(
+        incident=incident, channel=NotificationDelivery.WEBHOOK, recipient=url, ok=result.ok,
+        response_status=result.status, response_excerpt=result.excerpt,
+        signature=result.signature,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            delivery.response_status = response.status
-            delivery.response_excerpt = response.read(2000).decode("utf-8", "replace")
-            delivery.ok = 200 <= response.status < 300
-    except urllib.error.HTTPError as exc:
-        delivery.response_status = exc.code
-        delivery.response_excerpt = exc.read(2000).decode("utf-8", "replace")
-    except Exception as exc:  # connection refused, DNS, timeout
-        delivery.response_excerpt = f"{type(exc).__name__}: {exc}"[:1000]
-    delivery.save()
-    return delivery
 
 
 def notify_governance(step, task_id):
@@ -292,11 +271,13 @@ def notify_governance(step, task_id):
     deliveries = _email(incident, NotificationDelivery.NOTICE, members, subject, body)
     url = settings.QPGOV_INCIDENT_WEBHOOK_URL
     if url and (NotificationDelivery.WEBHOOK, url) not in delivered:
-        deliveries.append(_webhook(incident, {
+        payload = {
             "incident": incident.pk, "title": incident.title, "severity": incident.severity,
             "state": incident.state, "url": _incident_link(incident),
             "nodes": [n.name for n in incident.nodes.all()],
-        }))
+        }
+        deliveries.append(_webhook(incident, payload,
+                                   message_id=f"msg_qpgov_incident_{incident.pk}_notice"))
     failed = [d for d in deliveries if not d.ok]
     summary = "\n".join(f"{d.channel} {d.recipient}: {'ok' if d.ok else 'FAILED'} "
                         f"{d.response_status or ''} {d.response_excerpt[:200]}" for d in deliveries)
@@ -331,7 +312,8 @@ def remind_council(incident: Incident):
 
 POSTMORTEM_TEMPLATE = """# Post-mortem: {title}
 
-*Draft for INC-{pk} ({severity}), assigned to {commander}. Runbook {runbook}.*
+*Draft for INC-{pk} ({severity}). The people, nodes and evidence files are in the internal notes,
+never in this text: the public text names roles, not people.*
 
 ## Summary
 
@@ -339,11 +321,11 @@ POSTMORTEM_TEMPLATE = """# Post-mortem: {title}
 
 ## Impact
 
-_Who and what was affected, for how long. Nodes: {nodes}._
+_Who and what was affected, for how long ({node_count} node(s) affected)._
 
 ## Detection
 
-Detected at {detected} UTC; declared by {declared_by} at {declared} UTC.
+Detected at {detected} UTC; {declared_by} declared it at {declared} UTC.
 
 ## Root cause
 
@@ -372,23 +354,89 @@ Resolved at {resolved} UTC. {resolution}
 _What went well, what went badly, where we got lucky._
 """
 
+# What the public timeline says for each event: roles and times only, never its
+# note (which names nodes, hosts, people and evidence files). {step} is the
+# runbook's label for the step, {severity} the incident's.
+PUBLIC_EVENTS = {
+    "detected": "the problem was detected",
+    "declared": "declared {severity}",
+    "responding": "the response runbook started",
+    "step_started": "started “{step}”",
+    "step_succeeded": "completed “{step}”",
+    "step_retry_scheduled": "scheduled a retry of “{step}”",
+    "step_needs_human": "“{step}” needed a responder’s decision",
+    "step_retried": "retried “{step}”",
+    "step_skipped": "skipped “{step}”",
+    "node_frozen": "an affected node frozen (stopped)",
+    "evidence_collected": "evidence collected",
+    "manifest": "evidence manifest sealed",
+    "governance_notified": "the Governance Council notified",
+    "council_reminded": "the Governance Council reminded",
+    "acknowledged": "acknowledged the incident",
+    "contained": "the incident contained",
+    "resolved": "resolved the incident",
+    "unfreeze_confirmed": "confirmed an affected node may run again",
+    "node_unfrozen": "an affected node started again",
+    "unfreeze_failed": "starting an affected node again failed",
+}
+# Bookkeeping that says nothing to the public.
+INTERNAL_ONLY_EVENTS = {"step_lease_expired", "postmortem_drafted"}
+
+
+def public_role(user_id, incident: Incident, people: dict) -> str:
+    """How the public text names whoever did something: by role, never by name."""
+    if user_id is None:
+        return "the response runbook"
+    if user_id == incident.commander_id:
+        return "the incident commander"
+    held = roles.roles_of(people[user_id]) if user_id in people else frozenset()
+    for role, name in ((roles.COUNCIL, "a Governance Council member"),
+                       (roles.RESPONDERS, "an incident responder"), (roles.CORE_OPS, "a Core Ops member")):
+        if role in held:
+            return name
+    return "a team member"
+
+
+def postmortem_texts(incident: Incident) -> tuple[str, str]:
+    """The draft's public body and its internal notes.
+
+    The public timeline is roles and times; the internal notes keep the full record
+    (who, which node, which evidence file) for the authors.
+    """
+    events = list(Event.objects.for_subject(incident))
+    people = User.objects.in_bulk({e.actor_id for e in events if e.actor_id}
+                                  | {incident.declared_by_id, incident.commander_id})
+    public, internal = [], []
+    for e in events:
+        internal.append(f"- {e.occurred_at:%Y-%m-%d %H:%M:%S} — {e.actor_name}: {e.kind.replace('_', ' ')}"
+                        + (f" — {e.note}" if e.note else ""))
+        if e.kind in INTERNAL_ONLY_EVENTS:
+            continue
+        what = PUBLIC_EVENTS.get(e.kind, e.kind.replace("_", " ")).format(
+            severity=incident.severity, step=runbook.STEP_LABELS.get((e.data or {}).get("step"), "a step"))
+        who = public_role(e.actor_id, incident, people)
+        public.append(f"- {e.occurred_at:%Y-%m-%d %H:%M} UTC — {who}: {what}")
+    body = POSTMORTEM_TEMPLATE.format(
+        title=incident.title, pk=incident.pk, severity=incident.severity,
+        summary=incident.summary or "_One paragraph._", node_count=incident.nodes.count(),
+        detected=f"{incident.detected_at:%Y-%m-%d %H:%M}",
+        declared=f"{incident.declared_at:%Y-%m-%d %H:%M}",
+        declared_by=public_role(incident.declared_by_id, incident, people),
+        resolved=f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "?",
+        resolution=incident.resolution, timeline="\n".join(public),
+    )
+    notes = (
+        f"INC-{incident.pk} ({incident.severity}), runbook {incident.runbook_version}.\n"
+        f"Commander: {people.get(incident.commander_id)}; "
+        f"declared by {people.get(incident.declared_by_id)}.\n"
+        f"Nodes: {', '.join(n.name for n in incident.nodes.all()) or 'none'}.\n\n"
+        "Full timeline (names, nodes and evidence files; not for publication):\n" + "\n".join(internal)
+    )
+    return body, notes
+
 
 def postmortem_body(incident: Incident) -> str:
-    timeline = "\n".join(
-        f"- {e.occurred_at:%Y-%m-%d %H:%M:%S} — {e.actor_name}: {e.kind.replace('_', ' ')}"
-        + (f" — {e.note}" if e.note else "")
-        for e in Event.objects.for_subject(incident)
-    )
-    return POSTMORTEM_TEMPLATE.format(
-        title=incident.title, pk=incident.pk, severity=incident.severity,
-        commander=incident.commander, runbook=incident.runbook_version,
-        summary=incident.summary or "_One paragraph._",
-        nodes=", ".join(n.name for n in incident.nodes.all()),
-        detected=f"{incident.detected_at:%Y-%m-%d %H:%M}",
-        declared=f"{incident.declared_at:%Y-%m-%d %H:%M}", declared_by=incident.declared_by,
-        resolved=f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "?",
-        resolution=incident.resolution, timeline=timeline,
-    )
+    return postmortem_texts(incident)[0]
 
 
 def draft_postmortem(step, task_id):
@@ -396,10 +444,11 @@ def draft_postmortem(step, task_id):
                                         status=ResponseStep.RUNNING, task_id=task_id)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=step.incident_id)
+        body, notes = postmortem_texts(incident)
         draft, created = Postmortem.objects.get_or_create(
             incident=incident,
             defaults={"assignee": incident.commander, "title": incident.title,
-                      "body": postmortem_body(incident)},
+                      "body": body, "internal_notes": notes},
         )
         if incident.state == Incident.RESOLVED:
             incident.draft_postmortem()

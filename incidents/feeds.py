@@ -1,21 +1,37 @@
+from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
 from qpgov.markdown import render_markdown
+from qpgov.site import absolute_url, tag_uri
+from qpgov.text import one_line, xml_safe
 
 from .models import Amendment, Postmortem
 
 
 class PostmortemFeed(Feed):
-    """Atom feed of published post-mortems and their amendments, newest first."""
+    """Atom feed of published post-mortems and their amendments, newest first.
+
+    Bodies go through the one renderer (sanitised, XML-safe); links and ids come
+    from settings, not from the request.
+    """
 
     feed_type = Atom1Feed
     title = "Quantumpay mainnet post-mortems"
     subtitle = "Reviewed incident post-mortems and their amendments."
 
     def link(self):
-        return reverse("postmortems:list")
+        return absolute_url(reverse("postmortems:list"))
+
+    def feed_url(self):
+        return absolute_url(reverse("postmortems:feed"))
+
+    def feed_guid(self):
+        return tag_uri("postmortems")
+
+    def author_name(self):
+        return settings.QPGOV_FEED_AUTHOR
 
     def items(self):
         pms = list(
@@ -34,19 +50,23 @@ class PostmortemFeed(Feed):
 
     def item_title(self, item):
         if isinstance(item, Postmortem):
-            return f"Post-mortem: {item.title}"
-        return f"Amendment to: {item.postmortem.title}"
+            return xml_safe(one_line(f"Post-mortem: {item.title}"))
+        return xml_safe(one_line(f"Amendment to: {item.postmortem.title}"))
 
     def item_description(self, item):
         return render_markdown(item.body)
 
     def item_link(self, item):
         if isinstance(item, Postmortem):
-            return item.get_public_url()
-        return item.postmortem.get_public_url() + f"#amendment-{item.pk}"
+            return absolute_url(item.get_public_url())
+        return absolute_url(item.postmortem.get_public_url() + f"#amendment-{item.pk}")
 
     def item_guid(self, item):
-        return f"urn:sha256:{item.content_hash}"
+        # Published text never changes (corrections are amendments), so the
+        # slug and the amendment's number name it for good.
+        if isinstance(item, Postmortem):
+            return tag_uri(f"postmortems/{item.slug}")
+        return tag_uri(f"postmortems/{item.postmortem.slug}/amendments/{item.pk}")
 
     item_guid_is_permalink = False
 

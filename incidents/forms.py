@@ -4,6 +4,7 @@ from django.contrib.auth.models import User
 
 from fleet.models import Node
 from qpgov import roles
+from qpgov.text import SingleLineTextMixin
 
 from .models import Incident
 
@@ -34,7 +35,7 @@ def responders():
     return User.objects.filter(groups__name=roles.RESPONDERS, is_active=True).order_by("username")
 
 
-class DeclareForm(forms.Form):
+class DeclareForm(SingleLineTextMixin, forms.Form):
     title = forms.CharField(max_length=200)
     severity = forms.ChoiceField(choices=Incident.SEVERITIES)
     nodes = NodeChoiceField(
@@ -53,7 +54,7 @@ class DeclareForm(forms.Form):
         return within_markdown_limit(self.cleaned_data["summary"])
 
 
-class SkipForm(forms.Form):
+class SkipForm(SingleLineTextMixin, forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
                              help_text="Why this step is skipped. It goes on the timeline.")
 
@@ -64,7 +65,7 @@ class SkipForm(forms.Form):
         return reason
 
 
-class ResolveForm(forms.Form):
+class ResolveForm(SingleLineTextMixin, forms.Form):
     resolution = forms.CharField(widget=forms.Textarea, help_text="How it was resolved.")
     unfreeze = NodeChoiceField(
         queryset=Node.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
@@ -82,7 +83,7 @@ class ResolveForm(forms.Form):
         return within_markdown_limit(self.cleaned_data["resolution"])
 
 
-class PostmortemForm(forms.Form):
+class PostmortemForm(SingleLineTextMixin, forms.Form):
     title = forms.CharField(max_length=200, help_text="Public.")
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 30}), max_length=100_000,
@@ -94,14 +95,14 @@ class PostmortemForm(forms.Form):
     )
 
 
-class AmendmentForm(forms.Form):
+class AmendmentForm(SingleLineTextMixin, forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
                            help_text="Markdown, public once published: what was wrong, what is right.")
     internal_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
                                      max_length=20_000, help_text="Never published.")
 
 
-class PublishForm(forms.Form):
+class PublishForm(SingleLineTextMixin, forms.Form):
     override_reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000,
         help_text="Only if the checks found something you judge acceptable: why. "
@@ -109,6 +110,6 @@ class PublishForm(forms.Form):
     )
 
 
-class SendBackForm(forms.Form):
+class SendBackForm(SingleLineTextMixin, forms.Form):
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000,
                            help_text="What the authors should change. It goes on the timeline.")

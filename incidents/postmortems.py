@@ -18,7 +18,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from fleet.models import Node
 from qpgov import compliance, eventlog, pagecache, roles, sensitive
 from qpgov.http import Conflict
 from qpgov.models import Event
@@ -74,20 +73,13 @@ class Report:
         return [f for f in self.findings if f.category == sensitive.SENSITIVE]
 
 
-def registered_hosts() -> list[str]:
-    hosts = []
-    for target in Node.objects.exclude(target="").values_list("target", flat=True):
-        hosts += sensitive.node_hosts(target)
-    return hosts
-
-
 def review(doc: ReviewedText) -> Report:
     """Run the section, compliance and sensitive-data checks on the public text."""
     # What people wrote: an amendment's public text also names the hash it amends.
     text = doc.public_text() if isinstance(doc, Postmortem) else doc.body
     missing = missing_sections(doc.body) if isinstance(doc, Postmortem) else (
         [] if doc.body.strip() else ["Amendment text"])
-    return Report(missing, compliance.check(text) + sensitive.check(text, registered_hosts()))
+    return Report(missing, compliance.check(text) + sensitive.check(text, **sensitive.known_names()))
 
 
 def _subject_note(doc: ReviewedText) -> str:

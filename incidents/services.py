@@ -17,7 +17,7 @@ from qpgov.dispatch import send_on_commit
 from qpgov.http import Conflict
 
 from . import runbook
-from .models import Acknowledgement, Incident, ResponseStep
+from .models import Acknowledgement, Incident, IncidentNode, ResponseStep
 from .tasks import advance, unfreeze_node
 
 
@@ -33,6 +33,12 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         raise ValidationError("Name at least one affected node.")
     book = runbook.get()
     with transaction.atomic():
+        # Lock the nodes (in id order) and read them afresh: the response is driven
+        # from the copy taken here, and an unfreeze under way finishes first.
+        wanted = {n.id for n in nodes}
+        nodes = list(Node.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+        if len(nodes) != len(wanted):
+            raise ValidationError("A node was removed from the registry meanwhile; declare again.")
         incident = Incident(
             title=title, severity=severity, summary=summary, declared_by=declared_by,
             commander=commander, detected_at=detected_at or timezone.now(),
@@ -40,7 +46,11 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         )
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
-        incident.nodes.set(nodes)
+        IncidentNode.objects.bulk_create(IncidentNode.copy_of(incident, node) for node in nodes)
+        # A node this incident holds is not started again on an earlier incident's word.
+        withdrawn = list(IncidentNode.objects.select_related("incident").filter(
+            node__in=nodes, unfreeze_requested_at__isnull=False))
+        IncidentNode.objects.filter(id__in=[m.id for m in withdrawn]).update(unfreeze_requested_at=None)
         steps = ResponseStep.objects.bulk_create(
             ResponseStep(incident=incident, kind=kind, position=i)
             for i, kind in enumerate(book.steps, start=1)
@@ -59,7 +69,11 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         )
         # The steps as just created need not be read back, if the database
         # returned their ids (PostgreSQL, SQLite 3.35+).
-        advance(incident, [detected, declared], locked=True,
+        withdrawals = [eventlog.entry(
+            member.incident, "unfreeze_withdrawn", actor=declared_by,
+            note=f"{member.name}: not started, INC-{incident.pk} holds it now",
+            data={"node": member.name, "held_by": incident.pk}) for member in withdrawn]
+        advance(incident, [detected, declared, *withdrawals], locked=True,
                 steps=steps if all(s.pk for s in steps) else None)
     return incident
 
@@ -129,6 +143,11 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
             raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
                            "only once it is contained.")
         unfreeze = [n for n in unfreeze if n in set(incident.nodes.all())]
+        if holders := _other_holders(incident, unfreeze):
+            raise Conflict("Not resolved: " + "; ".join(
+                f"{node.name} is held by {', '.join(f'INC-{i.pk} ({i.get_state_display()})' for i in held)}"
+                for node, held in holders.items()) + ". Untick it; the last incident to resolve "
+                "may start it.")
         incident.resolution = resolution
         incident.resolve()
         incident.save()
@@ -136,17 +155,28 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
                                  to_state=incident.state, note=resolution,
                                  data={"unfreeze": [n.name for n in unfreeze]})]
         for node in unfreeze:
-            if Node.objects.filter(id=node.id, frozen=True).update(
+            if IncidentNode.objects.filter(incident=incident, node=node, node__frozen=True).update(
                 unfreeze_requested_at=timezone.now()
             ):
                 events.append(eventlog.entry(
                     incident, "unfreeze_confirmed", actor=user,
                     note=f"{node.name}: commander confirmed it may run again",
                     data={"node": node.name}))
-                send_on_commit(unfreeze_node, node.id)
+                send_on_commit(unfreeze_node, node.id, incident.pk)
         # The chain head is locked last, after the incident, its steps and nodes.
         advance(incident, events, locked=True)
     return incident
+
+
+def _other_holders(incident: Incident, nodes) -> dict:
+    """{node: [other unresolved incidents that hold it]} for the nodes some other incident holds."""
+    holders: dict = {}
+    for node in nodes:
+        held = list(Incident.objects.filter(nodes=node, state__in=Incident.UNRESOLVED)
+                    .exclude(pk=incident.pk).order_by("pk"))
+        if held:
+            holders[node] = held
+    return holders
 
 
 def acknowledge(incident: Incident, user) -> Acknowledgement:

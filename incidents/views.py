@@ -72,7 +72,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "acknowledgements": incident.acknowledgements.select_related("user"),
         "deliveries": incident.deliveries.all(),
         "postmortem": getattr(incident, "postmortem", None),
-        "nodes": incident.nodes.all(),
+        "nodes": incident.members.select_related("node").order_by("name"),
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
         "skip_form": SkipForm(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -120,8 +121,9 @@ class Problem:
         return f"event #{self.seq} (id {self.event_id}): {self.reason}"
 
 
-def verify(*, python: bool = False, chunk_size: int = 10000) -> tuple[int, Problem | None]:
-    """Check the whole chain; return (events checked, first problem by seq, or None).
+def verify(*, python: bool = False, chunk_size: int = 10000,
+           since: tuple[int, str] | None = None) -> tuple[int, Problem | None]:
+    """Check the chain; return (events checked, first problem by seq, or None).
 
     On PostgreSQL the database does the work (see `_verify_in_sql`); elsewhere, or
     with `python=True`, every row is read and checked here, trusting nothing the
@@ -129,29 +131,83 @@ def verify(*, python: bool = False, chunk_size: int = 10000) -> tuple[int, Probl
     a gap, a relink or a moved head. One difference: a body rewritten with its hash
     into another JSON of the same values (key order, spacing, extra keys) is named
     by the Python walk at that event and by the database at the next link.
+
+    `since=(seq, hash)` trusts event #seq to have that hash (a signed checkpoint
+    says so) and checks only that it does and the events after it: the cost is
+    that of the events since, not of the whole log. "Events checked" then counts
+    the trusted prefix too.
     """
-    if python or connection.vendor != "postgresql":
-        return _verify_in_python(chunk_size)
+    with snapshot():
+        if python or connection.vendor != "postgresql":
+            return _verify_in_python(chunk_size, since)
+        return _verify_in_sql_or_python(chunk_size, since)
+
+
+@contextmanager
+def snapshot():
+    """Run the block on one read-only snapshot of the database, or in the caller's transaction.
+
+    Every read of a verification (the walk or the scans, then the head) must see
+    the same moment: events appended meanwhile are then simply not seen, where
+    reading the head later would report the intact log as truncated.
+    """
     if connection.in_atomic_block:
-        return _verify_in_sql_or_python(chunk_size)
-    with transaction.atomic():
-        # One snapshot for every scan and the head, so events appended meanwhile
-        # are simply not seen rather than reported as a broken head.
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return _verify_in_sql_or_python(chunk_size)
+        yield
+        return
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield
+        return
+    connection.ensure_connection()
+    if connection.vendor != "sqlite":
+        with transaction.atomic():
+            yield
+        return
+    # settings make SQLite transactions IMMEDIATE, which would hold the write
+    # lock for the whole walk and stall every writer. A DEFERRED one reads a
+    # single WAL snapshot from its first read on, while writers go on.
+    mode = connection.transaction_mode
+    connection.transaction_mode = "DEFERRED"
+    try:
+        with transaction.atomic():
+            connection.transaction_mode = mode
+            yield
+    finally:
+        connection.transaction_mode = mode
 
 
-def _verify_in_python(chunk_size):
+def _start(since):
+    """(expected seq of the first event to read, the hash it must link to)."""
+    return (1, GENESIS_HASH) if since is None else (since[0] + 1, since[1])
+
+
+def _check_anchor(since) -> Problem | None:
+    """Whether event #seq has the hash `since` trusts it to have (one row read)."""
+    if since is None or since[0] == 0 and since[1] == GENESIS_HASH:
+        return None
+    seq, expected = since
+    row = Event.objects.filter(seq=seq).values_list("id", "hash").first()
+    if row is None:
+        return Problem(seq, None, "missing, but a checkpoint covers it")
+    if row[1] != expected:
+        return Problem(seq, row[0], "has another hash than the checkpoint signed")
+    return None
+
+
+def _verify_in_python(chunk_size, since=None):
     """Walk the chain in order, rebuilding each event's canonical bytes from its columns.
 
     Reads plain tuples rather than model instances: this runs over millions of
     rows, and building a model per row would cost more than the hashing.
     """
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    rows = Event.objects.order_by("seq").values_list("id", "hash", "body", *HASHED_FIELDS)
+    expected_seq, expected_prev = _start(since)
+    checked = expected_seq - 1
+    if problem := _check_anchor(since):
+        return 0, problem
+    rows = (Event.objects.filter(seq__gte=expected_seq).order_by("seq")
+            .values_list("id", "hash", "body", *HASHED_FIELDS))
     for event_id, stored_hash, body, *values in rows.iterator(chunk_size=chunk_size):
         seq, prev_hash = values[0], values[1]
         if seq != expected_seq:
@@ -174,14 +230,14 @@ def _check_head(checked, last_hash):
     return None
 
 
-def _verify_in_sql_or_python(chunk_size):
+def _verify_in_sql_or_python(chunk_size, since=None):
     try:
         with transaction.atomic():
-            return _verify_in_sql()
+            return _verify_in_sql(since)
     except DataError:
         # A body PostgreSQL cannot read as a JSON object was not written by us;
         # the Python walk names the first such event, or any earlier problem.
-        return _verify_in_python(chunk_size)
+        return _verify_in_python(chunk_size, since)
 
 
 # Each body, parsed once, against the columns. Texts and numbers are compared as
@@ -214,31 +270,36 @@ FROM qpgov_event e, jsonb_to_record(e.body::jsonb) AS r(
     seq text, prev_hash text, subject_type text, subject_id text, kind text, actor_id text,
     actor_name text, from_state text, to_state text, note text, revision_hash text, data jsonb,
     occurred_at text, recorded_at text)
+WHERE e.seq >= %s
 """
 
 # The first event, by seq, whose seq does not follow the one before or whose
 # prev_hash is not the stored hash of the one before.
 _LINKS_SQL = """
 SELECT seq, id, prev_seq FROM (
-    SELECT seq, id, prev_hash, lag(seq, 1, 0::bigint) OVER w AS prev_seq,
+    SELECT seq, id, prev_hash, lag(seq, 1, %s::bigint) OVER w AS prev_seq,
            lag(hash, 1, %s::varchar) OVER w AS expected_prev
-    FROM qpgov_event WINDOW w AS (ORDER BY seq)
+    FROM qpgov_event WHERE seq >= %s WINDOW w AS (ORDER BY seq)
 ) chain
 WHERE seq <> prev_seq + 1 OR prev_hash <> expected_prev
 ORDER BY seq LIMIT 1
 """
 
 
-def _verify_in_sql():
+def _verify_in_sql(since=None):
     """The same checks as `_verify_in_python`, as two scans inside PostgreSQL.
 
     One parallel scan hashes every body and compares it with the columns; one
     ordered scan checks seq gaps and links. The lowest seq with a problem wins.
     """
+    first, first_prev = _start(since)
+    if problem := _check_anchor(since):
+        return 0, problem
     with connection.cursor() as cursor:
-        cursor.execute(_CONTENT_SQL)
+        cursor.execute(_CONTENT_SQL, [first])
         count, bad_content = cursor.fetchone()
-        cursor.execute(_LINKS_SQL, [GENESIS_HASH])
+        count += first - 1
+        cursor.execute(_LINKS_SQL, [first - 1, first_prev, first])
         broken = cursor.fetchone()
         if broken and (bad_content is None or broken[0] <= bad_content):
             seq, event_id, prev_seq = broken
@@ -249,6 +310,7 @@ def _verify_in_sql():
             cursor.execute("SELECT id FROM qpgov_event WHERE seq = %s", [bad_content])
             event_id = cursor.fetchone()[0]
             return bad_content - 1, Problem(bad_content, event_id, "content does not match its hash")
-        cursor.execute("SELECT hash FROM qpgov_event ORDER BY seq DESC LIMIT 1")
+        cursor.execute("SELECT hash FROM qpgov_event WHERE seq >= %s ORDER BY seq DESC LIMIT 1",
+                       [first])
         last = cursor.fetchone()
-    return count, _check_head(count, last[0] if last else GENESIS_HASH)
+    return count, _check_head(count, last[0] if last else first_prev)

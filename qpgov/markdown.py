@@ -6,6 +6,8 @@ import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
+from .text import xml_safe
+
 ALLOWED_TAGS = {
     "a", "abbr", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5",
     "h6", "hr", "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead",
@@ -25,7 +27,11 @@ def _converter() -> md.Markdown:
 
 
 def render_markdown(text: str) -> SafeString:
-    """Render Markdown to sanitized HTML: allow-listed tags, http/https/mailto links only."""
+    """Render Markdown to sanitized HTML: allow-listed tags, http/https/mailto links only.
+
+    The output never holds a character XML 1.0 forbids, whether it was typed raw
+    or written as a numeric reference (&#14;): pages and feeds stay well-formed.
+    """
     return _render(text or "")
 
 
@@ -42,4 +48,5 @@ def _render(text: str) -> SafeString:
         link_rel="nofollow noopener noreferrer",
         strip_comments=True,
     )
-    return mark_safe(clean)  # noqa: S308 - sanitized by nh3 just above
+    # After nh3, which turns a reference such as &#14; into the raw character.
+    return mark_safe(xml_safe(clean))  # noqa: S308 - sanitized by nh3 just above

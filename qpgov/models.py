@@ -138,6 +138,41 @@ class ChainHead(models.Model):
         return f"chain head #{self.seq}"
 
 
+class CheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Checkpoints are published and signed; they are never changed.")
+
+    def delete(self):
+        raise AppendOnlyError("Checkpoints are published and signed; they are never deleted.")
+
+
+class Checkpoint(models.Model):
+    """One signed statement of the chain head, as published at /audit/checkpoints/<number>/.
+
+    The signature in `note` is what counts, and it is checked with the public key,
+    outside the database (see qpgov.checkpoints); the other columns index it.
+    """
+
+    number = models.PositiveIntegerField(unique=True)
+    size = models.BigIntegerField(unique=True)
+    head_hash = models.CharField(max_length=64)
+    note = models.TextField()
+    signed_at = models.DateTimeField()
+
+    objects = CheckpointQuerySet.as_manager()
+
+    def __str__(self):
+        return f"checkpoint {self.number} at event #{self.size}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Checkpoints are published and signed; they are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Checkpoints are published and signed; they are never deleted.")
+
+
 class HealthPing(models.Model):
     """One round trip through the broker: the command writes it, the worker answers it."""
 
@@ -147,14 +182,3 @@ class HealthPing(models.Model):
 
     def __str__(self):
         return f"ping {self.pk} answered by {self.answered_by or 'nobody yet'}"
-
-
-class SignInFailure(models.Model):
-    """One failed sign-in; recent rows throttle further tries for that name or address."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    def __str__(self):
-        return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 
 PROPOSERS = "Proposers"
 CORE_OPS = "Core Ops"
@@ -43,6 +44,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
     "approve_postmortem": frozenset({COUNCIL}),
+    # Oversight: who was given or lost which power, and by whom (qpgov/rolelog.py).
+    "view_role_changes": frozenset({COUNCIL}),
 }
 
 # What the navigation shows: (label, url name, action that reveals it).
@@ -52,6 +55,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("New proposal", "changes:create", "propose_change"),
     ("Incidents", "incidents:list", "view_incidents"),
     ("Fleet", "fleet:nodes", "view_fleet"),
+    ("Role changes", "role_changes", "view_role_changes"),
 )
 
 
@@ -64,6 +68,16 @@ def roles_of(user: User | AnonymousUser) -> frozenset[str]:
         cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
         user._qpgov_roles = cached
     return cached
+
+
+def holders(role: str, *, include_inactive: bool = False) -> QuerySet[User]:
+    """The users who hold `role` now: active ones only, unless `include_inactive`.
+
+    Only active holders may act in a role (see `roles_of`); the inactive ones
+    are asked for only to say why someone's earlier act no longer counts.
+    """
+    users = User.objects.filter(groups__name=role)
+    return users if include_inactive else users.filter(is_active=True)
 
 
 def can(user: User | AnonymousUser, action: str) -> bool:

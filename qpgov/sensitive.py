@@ -1,35 +1,76 @@
 """Pre-publish check for data that must never reach a public page.
 
-Flags IP addresses, e-mail addresses, the hosts of registered nodes (passed
-in by the caller) and strings that look like secrets or keys. It returns
-compliance-style findings so both checks are shown and overridden the same
-way. It errs on the side of flagging: a transaction hash looks like a key,
-and a council member can override with a reason.
+Secrets are found by detect-secrets, a maintained scanner: its provider
+plugins (AWS, GitHub, GitLab, Slack, Stripe, private keys, JWTs, …), its
+keyword detector in config-file mode (`DB_PASSWORD=…`, `secret_key = …`,
+`AWS_SECRET_ACCESS_KEY=…`) and its Shannon-entropy measure for long runs that
+look like keys. qpgov adds what only it knows: IP and e-mail addresses, the
+names, hosts and SSH targets of registered nodes, and the usernames and full
+names of its accounts (public text names roles, not people). Findings have
+the compliance shape so both checks are shown and overridden the same way.
+It errs on the side of flagging: a transaction hash looks like a key, and a
+council member can override with a reason.
 """
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
+from functools import cache
 
-from .compliance import Finding, sentences
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
+
+from .compliance import Finding, _sentence_spans
 
 SENSITIVE = "sensitive data"
 
 # A full stop may end the sentence right after an address; a fifth group may not.
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\w)")
-_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])")
+# Starts with a hex digit or a colon, so most positions fail at once.
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}|(?=:))(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
-SECRET_PATTERNS = (
-    ("private-key", re.compile(r"-----BEGIN[A-Z ]*-----")),
-    ("aws-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("credential-assignment",
-     re.compile(r"\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]\s*\S+", re.I)),
-    ("long-hex", re.compile(r"\b(?:0x)?[0-9a-fA-F]{32,}\b")),
-    # Long base64-looking runs that mix cases and digits (plain words never do).
-    ("long-base64", re.compile(r"(?<![\w+/])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])"
-                               r"(?=[A-Za-z0-9+/]*[A-Z])[A-Za-z0-9+/]{32,}={0,2}")),
-)
+
+# Candidate key material for the entropy measure: long runs of key alphabets.
+_BASE64_RUN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_-]{20,}={0,2}(?![\w+/=-])")
+_HEX_RUN = re.compile(r"(?<![\w])(?:0x)?[0-9a-fA-F]{32,}(?!\w)")
+# The shortest name we look for in text: shorter ones ("ops", "bob") hit ordinary words.
+MIN_NAME_LENGTH = 4
+# Usernames that are ordinary words or roles in a post-mortem, never a person.
+COMMON_WORDS = frozenset("""
+admin administrator root user users test tester guest staff team teams oncall on-call ops devops
+support system service deploy deployer bot robot council responder responders operator operators
+node nodes validator validators backup alert alerts monitor monitoring security audit auditor
+public private owner owners member members manager lead leads core mainnet testnet none null
+""".split())
+
+
+def _slug(secret_type: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
+
+
+@cache
+def _provider_plugins():
+    """detect-secrets' provider plugins.
+
+    Left out: public IPs (qpgov flags every address itself), the keyword and entropy
+    plugins (used below, on prose), and four vendor plugins (Cloudant, IBM COS, IBM IAM,
+    SoftLayer) whose slow keyword-gated patterns find 24-64 character keys that the
+    entropy measure flags anyway.
+    """
+    skip = {"Public IP (ipv4)", "Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String",
+            "Cloudant Credentials", "IBM COS HMAC Credentials", "IBM Cloud IAM Key", "SoftLayer Credentials"}
+    return tuple(cls() for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items())
+                 if secret_type not in skip)
+
+
+_KEYWORD = KeywordDetector()
+_BASE64 = Base64HighEntropyString(limit=4.5)
+_HEX = HexHighEntropyString(limit=3.0)
+# A keyword value that is an ordinary lower-case word is prose ("The secret: nobody noticed").
+_PROSE_VALUE = re.compile(r"^[a-z]+[,.;:!?]?$")
 
 
 def _ip(candidate: str) -> bool:
@@ -40,25 +81,131 @@ def _ip(candidate: str) -> bool:
     return True
 
 
-def check(text: str, hosts=()) -> list[Finding]:
-    """Every sensitive-looking string in `text`; `hosts` are names that must not appear."""
-    host_patterns = [
-        (h, re.compile(rf"(?<![\w.-]){re.escape(h)}(?![\w-])", re.I)) for h in sorted(set(hosts)) if h
-    ]
-    findings = []
-    for sentence in sentences(text):
-        hits: list[tuple[str, str]] = []
-        hits += [("ip-address", m.group(0)) for m in _IPV4.finditer(sentence) if _ip(m.group(0))]
-        hits += [("ip-address", m.group(0)) for m in _IPV6.finditer(sentence) if _ip(m.group(0))]
-        hits += [("email-address", m.group(0)) for m in _EMAIL.finditer(sentence)]
-        hits += [("node-host", m.group(0)) for _, p in host_patterns for m in p.finditer(sentence)]
-        for rule, pattern in SECRET_PATTERNS:
-            hits += [(rule, m.group(0)) for m in pattern.finditer(sentence)]
-        seen = set()
-        for rule, match in hits:
-            if (rule, match) not in seen:
-                seen.add((rule, match))
-                findings.append(Finding(rule, SENSITIVE, sentence, match))
+# Lines worth handing to the scanner: provider keys are long unbroken runs (AKIA…, ghp_…,
+# xoxb-…, eyJ…), key blocks say BEGIN, basic auth is scheme://user:pass@. Other lines
+# cannot hold one, and skipping them keeps the check fast on long post-mortems.
+_SECRET_HINT = re.compile(r"[\w+/=.-]{16,}|BEGIN|://\S*@")
+# Lines the keyword detector reads: a secret-sounding name followed by an assignment.
+_DIGIT = re.compile(r"\d")
+_KEYWORD_HINT = re.compile(r"(?:key|pass|pwd|secret|contras)\w*['\"\]]{0,2}\s*(?::=|[=:])", re.I)
+
+
+def _lines(text: str, hint: re.Pattern, words=()):
+    """(offset, line) for each line of `text` in which `hint` occurs (and one of `words`, if given)."""
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        lowered = line.lower() if words else ""
+        if (not words or any(w in lowered for w in words)) and hint.search(line):
+            yield offset, line
+        offset += len(line)
+
+
+def _windows(text: str, hint: re.Pattern, before: int = 40, after: int = 40):
+    """(offset, window) around each place `hint` occurs, overlapping windows merged, within one line."""
+    spans = []
+    for m in hint.finditer(text):
+        if not _DIGIT.search(m.group(0)) and "BEGIN" not in m.group(0) and "@" not in m.group(0):
+            continue  # a long word or host name, not a key: keys carry digits
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        a = max(line_start, m.start() - before)
+        b = min(m.end() + after, len(text) if line_end == -1 else line_end)
+        if spans and a <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], b)
+        else:
+            spans.append([a, b])
+    return [(a, text[a:b]) for a, b in spans]
+
+
+def _secret_hits(text: str):
+    """(rule, start, matched text) for every secret the scanner finds in `text`."""
+    # The provider patterns read a key and at most a few words of context around it
+    # ("aws_secret = '…'"), so they scan windows around the long runs, not whole paragraphs.
+    for offset, window in _windows(text, _SECRET_HINT):
+        for plugin in _provider_plugins():
+            # The plugin's own patterns, read for their position: analyze_string returns only values.
+            for pattern in plugin.denylist:
+                for m in pattern.finditer(window):
+                    yield _slug(plugin.secret_type), offset + m.start(), m.group(0)
+    # The keyword detector in config-file mode reads KEY=value lines whatever the prefix
+    # (AWS_SECRET_ACCESS_KEY, DB_PASSWORD): `\b` before "secret" never matches after "_".
+    for offset, line in _lines(text, _KEYWORD_HINT, ("key", "pass", "pwd", "secret", "contras")):
+        for value in _KEYWORD.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP):
+            value = value.split()[0] if value.split() else ""
+            if value and not _PROSE_VALUE.match(value):
+                yield "secret-keyword", offset + line.find(value), value
+    for m in _HEX_RUN.finditer(text):
+        if _HEX.calculate_shannon_entropy(m.group(0).removeprefix("0x")) > _HEX.entropy_limit:
+            yield "hex-high-entropy-string", m.start(), m.group(0)
+    for m in _BASE64_RUN.finditer(text):
+        run = m.group(0)
+        # Needs mixed case and a digit (identifiers like consensus_timeout_propose never have
+        # both), and either the length of a key or the entropy of one.
+        if (re.search(r"\d", run) and re.search(r"[a-z]", run) and re.search(r"[A-Z]", run)
+                and (len(run) >= 32 or _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit)):
+            yield "base64-high-entropy-string", m.start(), run
+
+
+# A word as names are matched: dots, hyphens, @ and : inside it (val-7.internal, ops@val-7:22).
+_NAME_TOKEN = re.compile(r"[\w@]+(?:[.:-][\w@]+)*")
+
+
+def _index(names) -> dict[str, list[str]]:
+    """Lower-cased names keyed by their first word, longest first."""
+    index: dict[str, list[str]] = {}
+    for name in {n.strip().lower() for n in names if n and len(n.strip()) >= MIN_NAME_LENGTH}:
+        first = _NAME_TOKEN.match(name)
+        if first:
+            index.setdefault(first.group(0), []).append(name)
+    for candidates in index.values():
+        candidates.sort(key=len, reverse=True)
+    return index
+
+
+def _name_hits(text: str, rule: str, names):
+    """Whole-word, case-insensitive occurrences of `names`. One C-speed pass collects the words
+    of the text; only names whose first word is among them are looked for, so hundreds of
+    accounts cost no more than a few. "alice" is not in "malice", "val-7.internal" is not in
+    "eval-7.internal"."""
+    index = _index(names)
+    if not index:
+        return
+    lowered = text.lower()
+    present = index.keys() & set(_NAME_TOKEN.findall(lowered))
+    for first in present:
+        for m in re.finditer(rf"(?<![\w@.:-]){re.escape(first)}(?![\w@]|[.:-][\w@])", lowered):
+            for name in index[first]:
+                end = m.start() + len(name)
+                if lowered.startswith(name, m.start()) and not re.match(r"[\w-]", text[end:end + 1]):
+                    yield m.start(), rule, text[m.start():end]
+                    break
+
+
+def check(text: str, hosts=(), people=()) -> list[Finding]:
+    """Every sensitive-looking string in `text`.
+
+    `hosts` are node names, hosts and SSH targets that must not appear; `people`
+    are account usernames and full names. Both come from `known_names()` in
+    production and are passed in so the check itself needs no database.
+    """
+    text = text or ""
+    spans = _sentence_spans(text)
+    starts = [a for a, _ in spans]
+    hits: list[tuple[int, str, str]] = []
+    hits += [(m.start(), "ip-address", m.group(0)) for m in _IPV4.finditer(text) if _ip(m.group(0))]
+    hits += [(m.start(), "ip-address", m.group(0)) for m in _IPV6.finditer(text) if _ip(m.group(0))]
+    hits += [(m.start(), "email-address", m.group(0)) for m in _EMAIL.finditer(text)]
+    hits += list(_name_hits(text, "node-host", hosts))
+    hits += list(_name_hits(text, "account-name", people))
+    hits += [(start, rule, value) for rule, start, value in _secret_hits(text)]
+    findings, seen = [], set()
+    for start, rule, match in sorted(hits):
+        i = bisect.bisect_right(starts, start) - 1
+        if i < 0 or (i, rule, match) in seen:
+            continue
+        seen.add((i, rule, match))
+        a, b = spans[i]
+        findings.append(Finding(rule, SENSITIVE, text[a:b], match))
     return findings
 
 
@@ -68,3 +215,27 @@ def node_hosts(target: str) -> list[str]:
         return []
     host = target.rsplit("@", 1)[-1].split(":", 1)[0]
     return [target, host]
+
+
+def _node_model():
+    # qpgov sits below fleet/ and never imports it: ask the app registry instead.
+    from django.apps import apps
+
+    return apps.get_model("fleet", "Node")
+
+
+def known_names() -> dict[str, list[str]]:
+    """What qpgov knows must stay out of public text: node names, hosts and targets, and people."""
+    from django.contrib.auth import get_user_model
+
+    hosts = []
+    for name, target in _node_model().objects.values_list("name", "target"):
+        hosts += [name, *node_hosts(target)]
+    people = []
+    for username, first, last in get_user_model().objects.values_list("username", "first_name", "last_name"):
+        if username.lower() not in COMMON_WORDS:
+            people.append(username)
+        full = f"{first} {last}".strip()
+        if first and last:
+            people.append(full)
+    return {"hosts": hosts, "people": people}

@@ -8,6 +8,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,16 @@ if not SECRET_KEY:
 DEBUG = envbool("DEBUG", "true" if DEV else "false")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEV else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
-SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000")
+# Where people reach qpgov: links in e-mails and feeds. Outside dev it must be
+# an https URL (qpgov/checks.py refuses to start otherwise).
+SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000" if DEV else "")
+# RFC 4151 tagging entity for feed ids: a domain you held on a date. Set it
+# once and never change it, or every feed reader sees every entry as new.
+QPGOV_TAG_AUTHORITY = os.getenv(
+    "QPGOV_TAG_AUTHORITY", f"{urlsplit(SITE_ROOT).hostname or 'qpgov.invalid'},2026"
+)
+# The author of both Atom feeds (RFC 4287 4.1.1): the organisation, not a person.
+QPGOV_FEED_AUTHOR = os.getenv("QPGOV_FEED_AUTHOR", "Quantumpay mainnet governance")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_fsm",
+    "axes",
     "qpgov",
     "changes",
     "fleet",
@@ -62,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "qpgov.metrics.RequestMetricsMiddleware",  # first, so it times the whole answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,6 +84,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "qpgov.http.ConflictMiddleware",
     "qpgov.http.SecurityHeadersMiddleware",
+    "qpgov.rolelog.ActorMiddleware",
+    # Last, so it turns a refused sign-in into the lock-out page after the view ran.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = os.getenv("QPGOV_URLCONF", "qpgov.urls")  # bench/ adds a floor view
@@ -124,10 +139,50 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sign-in throttling: this many failures per username (four times as many per
-# client address) within the window refuse further tries until it slides by.
+# Sign-in throttling (django-axes; see qpgov/signin.py and docs/security.md).
+# This many failures for one username, or QPGOV_SIGNIN_MAX_FAILURES_PER_ADDRESS
+# from one client address, lock further tries until the window has passed
+# since the last failure. A password reset through the account's own e-mail
+# lifts the username lock at once.
 QPGOV_SIGNIN_MAX_FAILURES = envint("QPGOV_SIGNIN_MAX_FAILURES", "5")
+QPGOV_SIGNIN_MAX_FAILURES_PER_ADDRESS = envint("QPGOV_SIGNIN_MAX_FAILURES_PER_ADDRESS", "20")
 QPGOV_SIGNIN_WINDOW_MINUTES = envint("QPGOV_SIGNIN_WINDOW_MINUTES", "15")
+# How many reverse proxies in front of gunicorn append the peer address to
+# X-Forwarded-For (nginx's $proxy_add_x_forwarded_for). 0: REMOTE_ADDR is the
+# client. Too high lets a client choose its own address; too low makes the
+# proxy everyone's address. See docs/operations.md.
+QPGOV_TRUSTED_PROXIES = envint("QPGOV_TRUSTED_PROXIES", "0" if DEV else "1")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out tries before any hashing
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "qpgov.signin.SignInAttempts"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = "qpgov.signin.failure_limit"
+AXES_COOLOFF_TIME = "qpgov.signin.cool_off"
+AXES_USERNAME_CALLABLE = "qpgov.signin.username_key"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A success must not wipe the failures of a client address: an insider could
+# sign in to their own account to clear the count of their guesses at others.
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_DISABLE_ACCESS_LOG = True  # who signed in is not ours to keep forever
+# django-ipware: with N trusted proxies, the client is the N-th address from
+# the right of X-Forwarded-For (ipware counts the proxies listed in the header,
+# which is one fewer: the last proxy is REMOTE_ADDR). Not strict, so a client
+# that sends its own X-Forwarded-For only adds entries on the left, ignored.
+IPWARE_STRICT = False
+AXES_IPWARE_PROXY_ORDER = "left-most"
+if QPGOV_TRUSTED_PROXIES > 0:
+    AXES_IPWARE_PROXY_COUNT = QPGOV_TRUSTED_PROXIES - 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+else:
+    AXES_IPWARE_PROXY_COUNT = None
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Sessions grant governance powers: a sign-in lasts SESSION_COOKIE_AGE seconds
+# (default 12 hours, one shift) and no longer, however busy the session is
+# (qpgov.signin.end_session_on_time pins the expiry at sign-in).
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -163,6 +218,9 @@ EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+# A mail server that stops answering fails the try (it is recorded and retried)
+# instead of holding the sweep that sends it.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "qpgov@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -242,6 +300,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.sweep_steps",
         "schedule": timedelta(seconds=60),
     },
+    "reconcile-roles": {
+        "task": "qpgov.tasks.reconcile_roles",
+        "schedule": timedelta(minutes=5),
+    },
+}
+
+# Signed checkpoints of the event log (docs/security.md). The Ed25519 key lives
+# outside the database: `manage.py checkpoint_key --generate` writes one (make run
+# does, for dev). The origin names the log in every checkpoint and names the key.
+QPGOV_CHECKPOINT_KEY_FILE = os.getenv(
+    "QPGOV_CHECKPOINT_KEY_FILE", str(VAR_DIR / "checkpoint-key.pem") if DEV else "")
+QPGOV_CHECKPOINT_ORIGIN = os.getenv(
+    "QPGOV_CHECKPOINT_ORIGIN", urlsplit(SITE_ROOT).netloc + "/qpgov/event-log")
+QPGOV_CHECKPOINT_INTERVAL_SECONDS = envint("QPGOV_CHECKPOINT_INTERVAL_SECONDS", "300")
+CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
+    "task": "qpgov.tasks.sign_checkpoint",
+    "schedule": timedelta(seconds=QPGOV_CHECKPOINT_INTERVAL_SECONDS),
 }
 
 LOGGING = {
@@ -268,6 +343,16 @@ QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else 
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+# A node's data directory must lie inside one of these (separated by ":"); the
+# snapshot step archives it, so this is what keeps it off the worker's keys.
+# Dev adds the demo nodes' folder. See docs/security.md.
+QPGOV_NODE_DATA_ROOTS = [
+    Path(root) for root in os.getenv(
+        "QPGOV_NODE_DATA_ROOTS",
+        f"/var/lib/quantumpay:{QPGOV_DEMO_NODE_DIR}" if DEV else "/var/lib/quantumpay",
+    ).split(":") if root
+]
 QPGOV_SSH_COMMAND = os.getenv(
     "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"
 )
@@ -279,7 +364,15 @@ STORAGES["evidence"] = {
 }
 QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
-QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+
+# qpgov's own metrics at /metrics (qpgov/metrics.py; docs/operations.md,
+# "Monitoring qpgov itself"). Readable from an allowed client address or with
+# the bearer token; with neither set the endpoint answers 404. Dev allows
+# loopback only.
+QPGOV_METRICS_TOKEN = os.getenv("QPGOV_METRICS_TOKEN", "")
+QPGOV_METRICS_ALLOWED_ADDRESSES = envlist(
+    "QPGOV_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1" if DEV else ""
+)
 
 # Fleet watch: the daily node checks (playbook section 2; docs/fleet.md). The
 # check commands are templates in the same command set as the incident steps.

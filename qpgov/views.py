@@ -1,9 +1,15 @@
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from . import rolelog, roles
+from .models import Event
 
 
 @require_safe
@@ -26,3 +32,15 @@ def healthz(request: HttpRequest) -> HttpResponse:
     except Exception:
         return HttpResponse("database unreachable\n", status=503, content_type="text/plain")
     return HttpResponse("ok\n", content_type="text/plain")
+
+
+@require_safe
+@login_required
+def role_changes(request: HttpRequest) -> HttpResponse:
+    """For the Council: every change to anyone's roles or admin flags, newest first."""
+    roles.require(request.user, "view_role_changes")
+    events = Event.objects.filter(subject_type=User._meta.label_lower, kind=rolelog.KIND)
+    page = Paginator(events.order_by("-seq"), 50).get_page(request.GET.get("page"))
+    names = dict(User.objects.filter(pk__in={e.subject_id for e in page}).values_list("pk", "username"))
+    rows = [(event, names.get(event.subject_id, f"deleted user #{event.subject_id}")) for event in page]
+    return render(request, "role_changes.html", {"page": page, "rows": rows})

@@ -23,7 +23,86 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_report_header(config):
     db = settings.DATABASES["default"]
     broker = settings.CELERY_BROKER_URL.split("@")[-1]
-    return [f"qpgov database: {db['ENGINE'].rsplit('.', 1)[-1]}  broker: {broker}"]
+    return [f"qpgov database: {db['ENGINE'].rsplit('.', 1)[-1]}  broker: {broker}"
+            + ("  (QPGOV_REQUIRE_PG: no test may skip)" if REQUIRE_PG else "")]
+
+
+# PostgreSQL-only tests and the PostgreSQL pass of CI.
+#
+# `@pytest.mark.postgres(reason=...)` marks a test that proves nothing elsewhere
+# (a race that SQLite's IMMEDIATE transactions serialise away); on SQLite it is
+# reported skipped with its reason. QPGOV_REQUIRE_PG=1, set by .ci/run on its
+# PostgreSQL pass, makes that pass refuse to run on any other database and turns
+# every skip into a failure, so a PostgreSQL-only test cannot quietly not run.
+REQUIRE_PG = os.environ.get("QPGOV_REQUIRE_PG", "") == "1"
+
+
+def on_postgresql() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_PG and not on_postgresql():
+        raise pytest.UsageError(
+            "QPGOV_REQUIRE_PG=1 but the tests would run on "
+            f"{settings.DATABASES['default']['ENGINE']}: set DATABASE_URL to the PostgreSQL server.")
+
+
+def pytest_collection_modifyitems(config, items):
+    if on_postgresql():
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres")
+        if marker is not None:
+            reason = marker.kwargs.get("reason", "only meaningful on PostgreSQL")
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {reason}"))
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_PG and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (f"QPGOV_REQUIRE_PG=1: nothing may be skipped on the PostgreSQL pass, "
+                           f"but this test was: {_skip_reason(report)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_PG and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = (f"QPGOV_REQUIRE_PG=1: nothing may be skipped on the PostgreSQL pass, "
+                           f"but {collector.nodeid} was: {_skip_reason(report)}")
+
+
+def _flush_past_the_append_only_triggers():
+    """Let the test runner empty the tables between transactional tests on PostgreSQL.
+
+    The event log's triggers refuse TRUNCATE, as they must on a real database
+    (qpgov migration 0004); the test database is emptied as a replica would be,
+    with triggers not firing, inside the flush's own transaction.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        return ["SET LOCAL session_replication_role = replica", *statements] if statements else statements
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+_flush_past_the_append_only_triggers()
 
 
 def make_user(username, *role_names, **extra):
@@ -31,7 +110,14 @@ def make_user(username, *role_names, **extra):
         username, f"{username}@example.invalid", "pw-" + username, **extra
     )
     if role_names:
-        user.groups.set(Group.objects.filter(name__in=role_names))
+        # Seeded as held before the test began: bulk_create sends no m2m_changed,
+        # so fixtures add nothing to the event log and tests that count events
+        # start from an empty log. Role changes under test go through the
+        # ordinary paths (tests/test_role_changes.py).
+        through = User.groups.through
+        through.objects.bulk_create(
+            through(user=user, group=group) for group in Group.objects.filter(name__in=role_names)
+        )
     return user
 
 

@@ -1,11 +1,15 @@
-"""Who may reach which URL: the expected-outcome table for tests/test_permission_matrix.py.
+"""Who may reach which URL, and who may take each action: the expected outcomes for
+tests/test_permission_matrix.py.
 
-Every named URL in the URL conf must appear here; a new URL fails the matrix
-test until someone classifies it. For each URL: the object it is requested
-for (see `sample_kwargs` in the test), and for each method the actors who may
-get past the permission checks. Everyone else must be turned away: visitors to
-the sign-in page, signed-in people with 403, 404 or 405 (409 when the request
-is allowed but the object is not in a state for it is fine for the allowed).
+Every named URL in the URL conf must appear in TABLE; a new URL fails the matrix
+test until someone classifies it. For each URL: the object it is requested for
+(see `world` in the test), and for each method the actors who may get past the
+permission checks. Everyone else is turned away exactly: visitors to the sign-in
+page; signed-in people with 403, or 404 where NOT_FOUND_FOR hides the object from
+them, or 405 for a method the URL serves to nobody. A 409 or a re-shown form is
+never a refusal: a request gets those only once it is past the permission check.
+
+ACTION_ROWS (below) then checks every action with a request that would succeed.
 """
 
 ANON = "anonymous"
@@ -26,6 +30,10 @@ NOBODY = frozenset()
 TABLE = {
     "home": (None, {"GET": EVERYONE}),
     "healthz": (None, {"GET": EVERYONE}),
+    # Not a matter of roles: Prometheus reads it with the bearer token or from an
+    # allowed address (tests/test_metrics.py). Dev allows loopback, where the
+    # test client comes from, so every actor gets through here.
+    "metrics": (None, {"GET": EVERYONE}),
     "login": (None, {"GET": EVERYONE, "POST": EVERYONE}),
     "logout": (None, {"POST": EVERYONE}),
     "admin": (None, {"GET": frozenset({STAFF}), "POST": frozenset({STAFF})}),  # via its index
@@ -43,6 +51,10 @@ TABLE = {
     "changes:implementation": ("approved", {"GET": frozenset({CORE_OPS}),
                                             "POST": frozenset({CORE_OPS})}),
 }
+
+# Someone else's draft proposal is not shown to the other change roles at all.
+NOT_FOUND_FOR = {"changes:edit": frozenset({CORE_OPS, COUNCIL}),
+                 "changes:submit": frozenset({CORE_OPS, COUNCIL})}
 
 INCIDENT_READERS = frozenset({RESPONDER, CORE_OPS, COUNCIL})
 DECLARERS = frozenset({RESPONDER, CORE_OPS})
@@ -65,6 +77,7 @@ TABLE.update({
     "fleet:node_run_checks": ("node", {"POST": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_delete": ("node", {"POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
@@ -86,4 +99,126 @@ TABLE.update({
     "incidents:amendment_send_back": ("amendment_in_review", {"POST": COUNCIL_ONLY}),
 })
 
+# The event log's signed checkpoints are for anyone to read and save (docs/security.md).
+TABLE.update({
+    "audit:overview": (None, {"GET": EVERYONE}),
+    "audit:latest": (None, {"GET": EVERYONE}),
+    "audit:all": (None, {"GET": EVERYONE}),
+    "audit:key": (None, {"GET": EVERYONE}),
+    "audit:feed": (None, {"GET": EVERYONE}),
+    "audit:checkpoint": ("checkpoint", {"GET": EVERYONE}),
+})
+
 METHODS = ("GET", "POST")
+
+# Sign-in help and oversight (issue 12, items 1 and 3).
+TABLE.update({
+    "password_reset": (None, {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_done": (None, {"GET": EVERYONE}),
+    "password_reset_confirm": ("reset_link", {"GET": EVERYONE, "POST": EVERYONE}),
+    "password_reset_complete": (None, {"GET": EVERYONE}),
+    "role_changes": (None, {"GET": COUNCIL_ONLY}),
+})
+
+# --- Actions: who may take each action in qpgov.roles.ACTIONS --------------------------
+#
+# The URL table above says who gets past the door. This one says who may *do*
+# each thing, and tests/test_permission_matrix.py checks it with a request that
+# would succeed: the object is in the state the action needs and the body is a
+# valid form. A refused actor must get exactly `refusal` (403 unless the row says
+# otherwise), with not one row written; in the same test, an allowed actor then
+# sends the same request and it succeeds. Every action in roles.ACTIONS needs at
+# least one row here, and so does every URL that accepts a POST.
+
+FORBIDDEN = 403
+NOT_FOUND = 404  # someone else's draft proposal: not shown, not even as forbidden
+ROLE_ACTORS = {PROPOSER: "Proposers", CORE_OPS: "Core Ops", COUNCIL: "Governance Council",
+               RESPONDER: "Incident Responders"}  # the role each named actor holds
+
+
+class ActionRow:
+    """One action through one URL: who may take it, on which sample object."""
+
+    def __init__(self, action, url, method, sample, allowed, *, refusal=None):
+        self.action, self.url, self.method, self.sample = action, url, method, sample
+        self.allowed = frozenset(allowed)
+        self.refusal = refusal or {}  # actor -> status, where it is not 403
+
+    def expected_refusal(self, actor):
+        return self.refusal.get(actor, FORBIDDEN)
+
+
+DRAFT_HIDDEN = dict.fromkeys(NOT_FOUND_FOR["changes:edit"], NOT_FOUND)
+
+# row id -> row. Samples are built by `build_sample` in the test, one per case; a
+# GET row's sample is what the page must show to the allowed and hide from the rest.
+ACTION_ROWS = {
+    # Change control.
+    "list proposals": ActionRow("view_changes", "changes:list", "GET", "proposal_in_review",
+                                CHANGE_READERS),
+    "read a proposal": ActionRow("view_changes", "changes:detail", "GET", "proposal_in_review",
+                                 CHANGE_READERS),
+    "write a draft": ActionRow("propose_change", "changes:create", "POST", None, {PROPOSER}),
+    "edit one's draft": ActionRow("propose_change", "changes:edit", "POST", "draft", {PROPOSER},
+                                  refusal=DRAFT_HIDDEN),
+    "submit one's draft": ActionRow("propose_change", "changes:submit", "POST", "draft",
+                                    {PROPOSER}, refusal=DRAFT_HIDDEN),
+    "withdraw one's proposal": ActionRow("propose_change", "changes:withdraw", "POST",
+                                         "proposal_in_review", {PROPOSER}),
+    "amend one's proposal": ActionRow("propose_change", "changes:amend", "POST",
+                                      "proposal_in_review", {PROPOSER}),
+    "vote on an ops change": ActionRow("vote_ops_change", "changes:vote", "POST",
+                                       "proposal_in_review", {CORE_OPS}),
+    "vote on a governance change": ActionRow("vote_governance_change", "changes:vote", "POST",
+                                             "governance_in_review", {COUNCIL}),
+    "record an implementation": ActionRow("record_implementation", "changes:implementation",
+                                          "POST", "approved", {CORE_OPS}),
+    # Incident response.
+    "list incidents": ActionRow("view_incidents", "incidents:list", "GET", "incident",
+                                INCIDENT_READERS),
+    "read an incident": ActionRow("view_incidents", "incidents:detail", "GET", "incident",
+                                  INCIDENT_READERS),
+    "read a post-mortem draft": ActionRow("view_incidents", "incidents:postmortem", "GET",
+                                          "postmortem_draft", INCIDENT_READERS),
+    "declare an incident": ActionRow("declare_incident", "incidents:declare", "POST", "node",
+                                     DECLARERS),
+    "retry a step": ActionRow("run_response", "incidents:retry", "POST", "step_needing_human",
+                              RESPONDERS_ONLY),
+    "skip a step": ActionRow("run_response", "incidents:skip", "POST", "step", RESPONDERS_ONLY),
+    "resolve an incident": ActionRow("run_response", "incidents:resolve", "POST",
+                                     "contained_incident", RESPONDERS_ONLY),
+    "download evidence": ActionRow("download_evidence", "incidents:evidence", "GET", "evidence",
+                                   RESPONDERS_ONLY),
+    "list nodes": ActionRow("manage_nodes", "fleet:nodes", "GET", "node", OPS_ONLY),
+    "add a node": ActionRow("manage_nodes", "fleet:node_add", "POST", None, OPS_ONLY),
+    "edit a node": ActionRow("manage_nodes", "fleet:node_edit", "POST", "node", OPS_ONLY),
+    "delete a node": ActionRow("manage_nodes", "fleet:node_delete", "POST", "node", OPS_ONLY),
+    "acknowledge an incident": ActionRow("acknowledge_incident", "incidents:acknowledge", "POST",
+                                         "incident", COUNCIL_ONLY),
+    # Post-mortems.
+    "edit a post-mortem draft": ActionRow("edit_postmortem", "incidents:postmortem", "POST",
+                                          "postmortem_draft", RESPONDERS_ONLY),
+    "submit a post-mortem": ActionRow("edit_postmortem", "incidents:postmortem_submit", "POST",
+                                      "postmortem_draft", RESPONDERS_ONLY),
+    "start an amendment": ActionRow("edit_postmortem", "incidents:amendment_new", "POST",
+                                    "postmortem_published", RESPONDERS_ONLY),
+    "edit an amendment": ActionRow("edit_postmortem", "incidents:amendment", "POST",
+                                   "amendment_draft", RESPONDERS_ONLY),
+    "submit an amendment": ActionRow("edit_postmortem", "incidents:amendment_submit", "POST",
+                                     "amendment_draft", RESPONDERS_ONLY),
+    "publish a post-mortem": ActionRow("approve_postmortem", "incidents:postmortem_publish", "POST",
+                                       "postmortem_in_review", COUNCIL_ONLY),
+    "send a post-mortem back": ActionRow("approve_postmortem", "incidents:postmortem_send_back",
+                                         "POST", "postmortem_in_review", COUNCIL_ONLY),
+    "publish an amendment": ActionRow("approve_postmortem", "incidents:amendment_publish", "POST",
+                                      "amendment_in_review", COUNCIL_ONLY),
+    "send an amendment back": ActionRow("approve_postmortem", "incidents:amendment_send_back",
+                                        "POST", "amendment_in_review", COUNCIL_ONLY),
+    # Oversight.
+    "read role changes": ActionRow("view_role_changes", "role_changes", "GET", "role_change",
+                                   COUNCIL_ONLY),
+}
+
+# POST URLs that are no qpgov action: signing in and out, the password reset that
+# lifts a sign-in lock (open to everyone, like signing in), and the Django admin.
+NOT_ACTIONS = frozenset({"login", "logout", "admin", "password_reset", "password_reset_confirm"})

@@ -1,9 +1,10 @@
-"""Concurrent voters and two decision sweeps racing at the deadline, on the real database.
+"""Concurrent voters and two decision sweeps racing at the deadline, on PostgreSQL.
 
 Threads start together on a barrier; each uses its own database connection.
-On PostgreSQL the proposal's row lock serialises them; on SQLite the
-IMMEDIATE transactions do. Either way: one decision, no lost vote, and the
-log chain still verifies.
+The proposal's row lock must serialise them: one decision, no lost vote, and
+the log chain still verifies. PostgreSQL only: on SQLite every transaction
+takes the database's single write lock at BEGIN (IMMEDIATE), so the threads
+never overlap and the test would pass with no row lock at all.
 """
 
 import threading
@@ -20,7 +21,11 @@ from qpgov.models import Event
 from tests.conftest import make_user
 from tests.factories import in_review
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+SQLITE_SERIALISES = ("SQLite's IMMEDIATE transactions serialise every writer, so the threads "
+                     "never overlap; the race is proven on the PostgreSQL pass of .ci/run")
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
+              pytest.mark.postgres(reason=SQLITE_SERIALISES)]
 
 REPETITIONS = 15
 VOTERS = 6

@@ -1,38 +1,108 @@
+import csv
+import hashlib
+from io import StringIO
+from pathlib import Path
+
 import pytest
+from django.core.management import call_command
 
 from qpgov import compliance
 
+CORPUS = Path(__file__).parent / "data" / "public_text" / "corpus.tsv"
+
+
+def corpus_rows():
+    with open(CORPUS, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+# One real sentence (from the tune part of the corpus) per pattern family, and the rule
+# that should explain it.
 HITS = [
+    ("SOL was trading near $122 at press time, down 3.3% over the past 24 hours.", compliance.PRICE),
+    ("Over the past 30 days, Ethereum is down nearly 25%.", compliance.PRICE),
+    ("BTC last changed hands over $31,050 last June.", compliance.PRICE),
+    ("Citigroup predicts Ethereum could end 2025 at around $4,300, slightly below its current $4,515 level.",
+     compliance.PRICE),
+    ("According to our data, the current market cap ranking for BTC is #1 at 692.99 billion.",
+     compliance.PRICE),
+    ("I would never short ETH.", compliance.PRICE),
+    ("BTC will probably outperform all other types of asset classes.", compliance.PRICE),
+    ("APYs for U.S. residents range from 0.50% to 18.63% APY.", compliance.PROFIT),
+    ("The DPR on staking is set at 3%.", compliance.PROFIT),
+    ("Staking is the safe way to generate passive yield in Stonk City.", compliance.PROFIT),
+    ("Simply holding crypto has offered patient investors a chance to make profits over the years.",
+     compliance.PROFIT),
+    ("The deal? A guaranteed 2% daily return, paid out in a new, revolutionary token.", compliance.PROFIT),
+    ("Essentially, what you have to do is lend out the crypto you own, and earn increased returns "
+     "in exchange.", compliance.PROFIT),
+    ("The GEE Token sale will start on 7th of November, 2017.", compliance.PROMOTION),
+    ("A presale whitelist is currently being created via application.", compliance.PROMOTION),
+    ("Get yours before they sell out, I got mine . . . .", compliance.PROMOTION),
+    ("For his part and among other things, DJ Khaled touted Centra as a \"Game changer.\"",
+     compliance.PROMOTION),
+    ("If you’re looking to earn APY on crypto, our number one pick is DeFi Swap.", compliance.PROMOTION),
+    # Short examples of the older rules, kept.
     ("Stakers get guaranteed returns of 12% a year.", compliance.PROFIT),
-    ("Returns are guaranteed for validators.", compliance.PROFIT),
-    ("A risk-free investment for node operators.", compliance.PROFIT),
     ("Earn passive income by running a node.", compliance.PROFIT),
     ("The token price recovered after the fix.", compliance.PRICE),
-    ("QPAY price will rise after the upgrade.", compliance.PRICE),
     ("Market cap doubled this week.", compliance.PRICE),
-    ("We are going to the moon!", compliance.PRICE),
     ("Buy the dip before mainnet.", compliance.PRICE),
     ("Our influencer partners will share the news.", compliance.PROMOTION),
     ("Don't miss out on the airdrop.", compliance.PROMOTION),
 ]
 
+# Technical text that uses the same words: real sentences from post-mortems and protocol
+# docs in the tune part, and the near misses the playbook cares about.
 NEAR_MISSES = [
+    "The base fee is the minimum price per unit of gas required for transaction inclusion.",
+    "EIP-1559 revolutionizes transaction fee mechanics by replacing the single gas price auction model "
+    "with a dual-fee structure.",
+    "Block > target gas: Base fee increases (up to 12.5% per block with default settings)",
+    "Using the same ORACLE_FRESHNESS_THRESHOLD (heartbeat) for all the price feeds is not correct becuase "
+    "the freshness validation would be useless for some pairs which can return stale data.",
+    "If the price does not deviate by more or less than 1% (default) then an assertion will be thrown "
+    "preventing the DSP from using CPU on the oracle request or the cron rescheduling action.",
+    "Under the hood, it's a token bucket of size burst amount, that refills at the refill rate.",
+    "Classic token bucket. Allows bursts up to capacity, refilled at refillPerSecond tokens per second.",
+    "sched_yield() causes the calling thread to relinquish the CPU. The thread is moved to the end of the "
+    "queue for its static priority and a new thread gets to run.",
+    "The Polkadot runtime upgrade to v1.1.2 introduced an unintentional breaking change that prevented "
+    "three staking accounts from receiving staking rewards across multiple eras.",
+    "As a result, Delegates and voters were not rewarded accurately for the affected epochs.",
+    "In addition to this, currently nodes also experience an intermittent 30-35% spike in disk usage "
+    "caused by the compaction process of the Badger database used by the node software.",
+    "We estimate that about 5% of all requests failed at peak.",
+    "A combination of conflicting deployed versions and re-using a previously used bit caused a $460M loss.",
     "The gas price floor was raised to 2 gwei to stop spam.",
     "Minimum fee price is now enforced by the mempool.",
     "Block finality is guaranteed after two confirmations.",
     "We dumped the heap of the stalled process for analysis.",
     "Operators should bear in mind the new disk threshold of 70 percent.",
-    "The node was restored from the daily state snapshot in 41 minutes.",
     "Validator rewards are computed per epoch as before.",
+    "The handler returns an error when the key is missing.",
+    "Packet loss on the peering link reached 12% for 20 minutes.",
+    # Operators' own words that share a pattern's shape.
+    "Gas prices rose 300% during the congestion over the past hour.",
+    "Error rates rose 40% in the last 24 hours.",
+    "The new listing endpoint returns 404 for unknown ids.",
+    "Deploy is live!",
+    "Join the incident bridge now.",
+    "We strongly recommend operators upgrade to v1.4.3.",
+    "The replica promotion finished at 10:04 UTC.",
+    "Fee rebates for validators were removed.",
+    "Validators earn rewards for each attested epoch.",
 ]
 
 
 @pytest.mark.parametrize("text,category", HITS)
 def test_it_flags_non_technical_posture(text, category):
     findings = compliance.check(text)
-    assert findings, text
-    assert findings[0].category == category
-    assert findings[0].sentence == text
+    assert category in [f.category for f in findings], text
+    for f in findings:
+        assert f.sentence in text
+        assert f.match and f.match in f.sentence  # the span shown inline is the words that matched
+        assert f.rule in compliance.TRIGGERS and f.why
 
 
 @pytest.mark.parametrize("text", NEAR_MISSES)
@@ -42,10 +112,99 @@ def test_it_leaves_technical_text_alone(text):
 
 def test_an_exception_does_not_hide_a_real_hit_in_the_same_sentence():
     findings = compliance.check("Gas price is unchanged but the token price fell.")
-    assert [f.match.lower() for f in findings] == ["price"]
+    assert [f.category for f in findings] == [compliance.PRICE]
+    assert "gas" not in findings[0].match.lower()
 
 
 def test_findings_name_the_offending_sentence():
     text = "We restarted node 3 at 10:02 UTC.\nReturns are guaranteed. Logs were preserved."
     findings = compliance.check(text)
     assert [f.sentence for f in findings] == ["Returns are guaranteed."]
+
+
+def test_a_sentence_gets_one_finding_per_category():
+    findings = compliance.check("Earn a guaranteed 20% APY and passive income on your tokens.")
+    assert [f.category for f in findings] == [compliance.PROFIT]
+
+
+def test_the_word_prefilter_never_changes_a_finding():
+    # Each rule runs only on sentences holding one of its trigger words; a trigger list
+    # that misses an alternative of the pattern would silently drop findings.
+    texts = [row["text"] for row in corpus_rows()] + [t for t, _ in HITS] + NEAR_MISSES
+    for path in Path(__file__).resolve().parent.parent.glob("docs/*.md"):
+        texts += compliance.sentences(path.read_text())
+    for text in texts:
+        assert compliance.check(text) == compliance.check(text, prefilter=False), text
+
+
+# --- The labelled corpus -------------------------------------------------------
+
+
+def test_the_corpus_is_big_enough_and_every_sentence_has_its_source():
+    rows = corpus_rows()
+    assert sum(r["label"] != "clean" for r in rows) >= 150
+    assert sum(r["label"] == "clean" for r in rows) >= 250
+    assert {r["label"] for r in rows} == {"promotion", "profit", "price", "clean"}
+    assert all(r["source"].startswith("http") and r["text"].strip() for r in rows)
+    assert len({r["text"] for r in rows}) == len(rows)
+
+
+def test_the_split_is_by_source_so_no_source_sits_on_both_sides():
+    # Decided before tuning: a source's SHA-256 is odd -> report, even -> tune.
+    for row in corpus_rows():
+        odd = int(hashlib.sha256(row["source"].encode()).hexdigest(), 16) % 2
+        assert row["split"] == ("report" if odd else "tune"), row["text"]
+
+
+def test_the_issue_examples_are_not_in_the_corpus():
+    examples = ["Get your tokens now", "ICO starts in a few hours", "I endorse this opportunity",
+                "20% yield on deposits", "160% APY", "a safe way to earn a high rate of return",
+                "SOL trades at $122.11", "3.2% decline to about $35.60", "it will become super valuable"]
+    texts = [row["text"].lower() for row in corpus_rows()]
+    assert not [e for e in examples if any(e.lower() in t for t in texts)]
+
+
+# The goal is 0.90 recall in every category. Measured on the report part (docs/public.md):
+# profit and price meet it; promotion does not yet (0.72), and this floor stops it sliding back.
+FLOORS = {compliance.PROMOTION: 0.72, compliance.PROFIT: 0.90, compliance.PRICE: 0.90}
+
+
+def test_the_held_out_part_meets_the_floor():
+    rows = [(r["label"], r["text"]) for r in corpus_rows() if r["split"] == "report"]
+    ev = compliance.evaluate(rows)
+    for category in compliance.CATEGORIES:
+        assert ev.total[category] >= 30
+        # Numbers only: the misses are not to be read while tuning (use --eval --split report).
+        assert ev.recall(category) >= FLOORS[category], (category, round(ev.recall(category), 2))
+    assert ev.clean >= 200
+    assert ev.false_positive_rate <= 0.05, round(ev.false_positive_rate, 3)
+
+
+def test_the_eval_command_prints_recall_and_every_miss_and_false_alarm(tmp_path):
+    corpus = tmp_path / "small.tsv"
+    corpus.write_text(
+        "label\tsplit\ttext\tsource\n"
+        "price\treport\tSOL was trading near $122 at press time.\thttps://a.example\n"
+        "profit\treport\tNothing here is about money.\thttps://b.example\n"
+        "clean\treport\tThe token price fell.\thttps://c.example\n"
+        "clean\treport\tThe validator restarted at 10:02 UTC.\thttps://d.example\n"
+        "promotion\ttune\tJoin the presale now.\thttps://e.example\n"
+    )
+    out = StringIO()
+    call_command("check_public_text", eval=str(corpus), split="report", stdout=out)
+    text = out.getvalue()
+    assert "price discussion               1     1     1.00" in text
+    assert "profit or yield promise        0     1     0.00" in text
+    assert "clean (false alarms)           1     2    0.500" in text
+    assert "[profit or yield promise] Nothing here is about money." in text
+    assert "The token price fell." in text and "asset-price" in text
+    assert "Join the presale now." not in text  # the tune row is not in the report split
+
+
+def test_the_eval_command_refuses_an_unknown_label(tmp_path):
+    from django.core.management import CommandError
+
+    corpus = tmp_path / "bad.tsv"
+    corpus.write_text("label\tsplit\ttext\tsource\nhype\ttune\tMoon!\thttps://a.example\n")
+    with pytest.raises(CommandError, match="Unknown labels"):
+        call_command("check_public_text", eval=str(corpus))

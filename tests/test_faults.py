@@ -261,7 +261,7 @@ def _sessions_opened() -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts PostgreSQL sessions")
+@pytest.mark.postgres(reason="counts PostgreSQL sessions")
 def test_a_worker_with_persistent_connections_runs_a_whole_response_on_one_connection(
     own_worker, rita, carol, make_demo_node  # carol: the council member who is notified
 ):

@@ -2,6 +2,7 @@
 evidence per incident, and no secret or password in the logs."""
 
 import ast
+import base64
 import hashlib
 import hmac
 import json
@@ -144,8 +145,9 @@ class Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        expected = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        ok = hmac.compare_digest(expected, self.headers.get("X-Qpgov-Signature", ""))
+        signed = f"{self.headers['webhook-id']}.{self.headers['webhook-timestamp']}.".encode() + body
+        expected = "v1," + base64.b64encode(hmac.new(self.secret, signed, hashlib.sha256).digest()).decode()
+        ok = hmac.compare_digest(expected, self.headers.get("webhook-signature", ""))
         self.verified.append(ok)
         self.send_response(204 if ok else 401)
         self.end_headers()
@@ -167,6 +169,7 @@ def receiver():
 def test_no_password_or_webhook_secret_reaches_the_logs(client, settings, caplog, rita, receiver,
                                                         published):
     password, secret = "Wrong-Horse-" + secrets.token_hex(8), "whsec-" + secrets.token_hex(16)
+    # Not the whsec_ form (underscore): used as its UTF-8 bytes.
     caplog.set_level(logging.DEBUG)
     for _ in range(settings.QPGOV_SIGNIN_MAX_FAILURES + 2):  # failures, then throttled tries
         client.post(reverse("login"), {"username": "rita", "password": password})

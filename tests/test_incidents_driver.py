@@ -1,5 +1,6 @@
 """The command driver on real local processes; only the SSH hop is faked."""
 
+import base64
 import hashlib
 import hmac
 import json
@@ -87,7 +88,7 @@ class Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append((dict(self.headers), body))
+        Receiver.received.append((self.headers, body))
         self.send_response(Receiver.status)
         self.end_headers()
         self.wfile.write(b"thanks")
@@ -103,7 +104,7 @@ def webhook(settings):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     settings.QPGOV_INCIDENT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
-    settings.QPGOV_INCIDENT_WEBHOOK_SECRET = "s3cret"
+    settings.QPGOV_INCIDENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
     yield Receiver
     server.shutdown()
     server.server_close()
@@ -129,8 +130,10 @@ def test_governance_is_emailed_and_the_webhook_is_signed(rita, carol, demo_node,
     assert step.status == ResponseStep.SUCCEEDED
     assert [m.to for m in mail.outbox] == [["carol@example.invalid"]]
     (headers, body), = webhook.received
-    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert headers["X-Qpgov-Signature"] == expected
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(b"k" * 32, signed, hashlib.sha256).digest()).decode()
+    assert hmac.compare_digest(headers["webhook-signature"], expected)
+    assert headers["webhook-id"] == f"msg_qpgov_incident_{incident.pk}_notice"
     assert json.loads(body)["incident"] == incident.pk
     hook = incident.deliveries.get(channel=NotificationDelivery.WEBHOOK)
     assert hook.ok and hook.response_status == 200 and hook.response_excerpt == "thanks"

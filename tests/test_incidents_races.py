@@ -3,7 +3,8 @@
 Threads start together on a barrier (tests.test_changes_races.run_together),
 each on its own database connection. The node command appends a line to a
 file next to the node's data, so "one side effect per step per node" is
-counted on disk, not inferred from the rows.
+counted on disk, not inferred from the rows. PostgreSQL only, as the
+proposal races (tests.test_changes_races): SQLite would serialise the threads.
 """
 
 import pytest
@@ -18,9 +19,10 @@ from incidents.tasks import run_step
 from qpgov import eventlog, roles
 from qpgov.models import Event
 from tests.conftest import make_user
-from tests.test_changes_races import run_together
+from tests.test_changes_races import SQLITE_SERIALISES, run_together
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
+              pytest.mark.postgres(reason=SQLITE_SERIALISES)]
 
 REPETITIONS = 15
 

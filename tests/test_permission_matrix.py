@@ -1,18 +1,34 @@
-"""Every URL x every actor x GET and POST, against tests/permission_table.py."""
+"""Who may do what, against tests/permission_table.py, in two parts.
+
+The door: every URL x every actor x GET and POST, with empty bodies; someone
+not allowed is turned away exactly (403, a hidden object's 404, a 405, or the
+sign-in page), never with a 409 or a form error. The actions: every row of
+ACTION_ROWS x every actor, on an object in the state where the action succeeds
+and with a valid form, so that a missing role check shows up as a success.
+"""
+
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from changes import services
+from changes.models import Proposal, State
 from fleet.models import Node
-from incidents import actions
+from incidents import actions, runbook
 from incidents import services as incident_services
-from incidents.models import Evidence
+from incidents.models import Amendment, Evidence, Incident, Postmortem, ResponseStep
 from qpgov import roles
+from qpgov.models import Checkpoint
+from tests import factories
 from tests import permission_table as table
 from tests import postmortem_factories as pmf
-from tests.conftest import make_user
+from tests.conftest import ROOT, make_user
 from tests.factories import draft, in_review, vote
 
 LOGIN = "/accounts/login/"
@@ -77,6 +93,8 @@ def world(db, evidence_dir):
             rita, make_user("cora", roles.COUNCIL), title="A published post-mortem")),
         "amendment_draft": pmf.amendment(published_pm, rita),
         "amendment_in_review": pmf.amendment_in_review(published_pm, rita),
+        "checkpoint": Checkpoint.objects.create(number=1, size=0, head_hash="0" * 64,
+                                                note="a checkpoint note\n", signed_at=timezone.now()),
     }
     return actors, samples
 
@@ -86,6 +104,8 @@ def url_for(name, sample, samples):
         return reverse("admin:index")
     if sample is None:
         return reverse(name)
+    if sample == "reset_link":  # a mailed link whose token has expired
+        return reverse(name, args=["MQ", "expired-token"])
     obj = samples[sample]
     if sample == "postmortem_published" and name.startswith("postmortems:"):
         return reverse(name, args=[obj.slug])
@@ -93,17 +113,27 @@ def url_for(name, sample, samples):
         return reverse(name, args=[obj.incident_id])
     if sample.startswith("amendment_"):
         return reverse(name, args=[obj.postmortem.incident_id, obj.pk])
-    if sample in ("step", "evidence"):
+    if sample == "checkpoint":
+        return reverse(name, args=[obj.number])
+    if sample in ("step", "step_needing_human", "evidence"):
         return reverse(name, args=[obj.incident_id, obj.pk])
     return reverse(name, args=[obj.pk])
 
 
-def is_turned_away(response, actor):
-    if response.status_code == 302 and response["Location"].startswith("/admin/login/"):
-        return True  # the admin's own sign-in, for anyone who is not staff
-    if actor == table.ANON and response.status_code == 302:
-        return response["Location"].startswith(LOGIN)
-    return response.status_code in (403, 404, 405, 409)
+def is_turned_away(response, name, method, actor):
+    """Refused the way the table says: never a 409 or a form error, which a request gets
+    only once it is past the permission check."""
+    status = response.status_code
+    if name == "admin":
+        return status == 302 and response["Location"].startswith("/admin/login/")
+    served = method in table.TABLE[name][1]
+    if actor == table.ANON:
+        if status == 302:
+            return response["Location"].startswith(LOGIN)
+        return status == 405 and not served
+    if not served:
+        return status == 405
+    return status == (404 if actor in table.NOT_FOUND_FOR.get(name, ()) else 403)
 
 
 CASES = [(name, method, actor) for name in sorted(table.TABLE) for method in table.METHODS
@@ -123,4 +153,301 @@ def test_the_matrix(client, world, name, method, actor):
         if response.status_code == 302:
             assert not response["Location"].startswith(LOGIN), (url, method, actor)
     else:
-        assert is_turned_away(response, actor), (url, method, actor, response.status_code)
+        assert is_turned_away(response, name, method, actor), (url, method, actor, response.status_code)
+
+
+# --- Actions: refused to the wrong role with a request that would succeed -----------------
+
+
+def test_every_action_has_a_row():
+    """An action added to qpgov.roles must be tested here before it is trusted."""
+    covered = {row.action for row in table.ACTION_ROWS.values()}
+    missing = sorted(set(roles.ACTIONS) - covered)
+    assert not missing, (
+        f"roles.ACTIONS has actions with no row in tests/permission_table.py ACTION_ROWS: "
+        f"{missing}. Add a row per URL that takes the action, with a sample object in a state "
+        f"where it succeeds (build_sample) and a valid body (action_body).")
+    stale = sorted(covered - set(roles.ACTIONS))
+    assert not stale, f"ACTION_ROWS names actions that roles.ACTIONS no longer has: {stale}"
+
+
+def test_every_state_changing_url_has_an_action_row():
+    """Every URL that takes a POST from someone is tested with a body that would succeed."""
+    rows = {(row.url, row.method) for row in table.ACTION_ROWS.values()}
+    posts = {(name, "POST") for name, (_, allowed) in table.TABLE.items()
+             if allowed.get("POST") and name not in table.NOT_ACTIONS}
+    missing = sorted(name for name, _ in posts - rows)
+    assert not missing, f"these URLs take a POST but have no row in ACTION_ROWS: {missing}"
+
+
+@pytest.mark.parametrize("row_id", sorted(table.ACTION_ROWS))
+def test_each_action_row_agrees_with_roles_and_the_url_table(row_id):
+    row = table.ACTION_ROWS[row_id]
+    assert row.url in table.TABLE, f"{row_id}: {row.url} is no URL in TABLE"
+    assert row.allowed, f"{row_id}: nobody may do it, so nothing proves the refusals"
+    # Object rules may narrow who may act (only the proposer, only the commander),
+    # never widen it: each allowed actor holds a role that roles.ACTIONS allows.
+    for actor in row.allowed:
+        assert table.ROLE_ACTORS[actor] in roles.ACTIONS[row.action], (row_id, actor)
+    sample, allowed = table.TABLE[row.url]
+    if row.sample == sample:  # the same URL on the same kind of object: the same people
+        assert row.allowed <= allowed[row.method], (row_id, "wider than TABLE")
+
+
+def db_state():
+    """Every row of every qpgov model, so "nothing changed" means exactly that."""
+    state = {}
+    for config in PROJECT_APPS:
+        for model in config.get_models():
+            state[model._meta.label] = list(model.objects.order_by("pk").values_list())
+    return state
+
+
+# Every app of this repository (not the libraries' apps), so a new app is covered
+# without anyone remembering to list it here.
+PROJECT_APPS = [config for config in apps.get_app_configs()
+                if Path(config.path).resolve().is_relative_to(ROOT) and ".venv" not in config.path]
+
+
+@pytest.fixture
+def people(db):
+    actors = {
+        table.ANON: None,
+        table.OUTSIDER: make_user("eve"),
+        table.PROPOSER: make_user("alice", roles.PROPOSERS),
+        table.CORE_OPS: make_user("olga", roles.CORE_OPS),
+        table.COUNCIL: make_user("carol", roles.COUNCIL),
+        table.RESPONDER: make_user("rita", roles.RESPONDERS),
+        table.STAFF: make_user("stan", is_staff=True, is_superuser=True),
+    }
+    # A second member of each approving role, so that approvals are reachable
+    # and a post-mortem has a publisher other than the council member under test.
+    make_user("oscar", roles.CORE_OPS)
+    actors["cora"] = make_user("cora", roles.COUNCIL)
+    return actors
+
+
+def _incident(people, title="Block production stalled on validator-matrix"):
+    node = Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
+    rita = people[table.RESPONDER]
+    return incident_services.declare(title=title, severity="SEV2", nodes=[node], declared_by=rita,
+                                     commander=rita, summary="Blocks stopped at height 1200.")
+
+
+def build_sample(sample, people):
+    """The object a row acts on, in the state where the action succeeds for the right role."""
+    alice, rita = people[table.PROPOSER], people[table.RESPONDER]
+    if sample is None:
+        return None
+    if sample == "draft":
+        return draft(alice, title="A draft for the matrix")
+    if sample == "proposal_in_review":
+        return in_review(alice, title="A proposal in review for the matrix")
+    if sample == "governance_in_review":
+        return in_review(alice, title="A governance proposal for the matrix", category="governance")
+    if sample == "approved":
+        proposal = in_review(alice, title="An approved change for the matrix")
+        vote(proposal, people[table.CORE_OPS])
+        services.decide(proposal.pk, proposal.earliest_decision_at)
+        proposal.refresh_from_db()
+        assert proposal.state == State.APPROVED
+        return proposal
+    if sample == "role_change":
+        # Through the ORM's signals, as the admin would: the change is logged.
+        user = User.objects.create_user("granted-in-the-matrix")
+        user.groups.add(Group.objects.get(name=roles.CORE_OPS))
+        return user
+    if sample == "node":
+        return Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
+    if sample == "incident":
+        return _incident(people)
+    if sample == "step":
+        step = _incident(people).steps.get(kind=runbook.FREEZE)
+        assert step.status == ResponseStep.PENDING
+        return step
+    if sample == "step_needing_human":
+        step = _incident(people).steps.get(kind=runbook.FREEZE)
+        ResponseStep.objects.filter(id=step.id).update(
+            status=ResponseStep.NEEDS_HUMAN, attempts=3, last_error="unit is masked")
+        return step
+    if sample == "contained_incident":
+        incident = _incident(people)
+        # As the worker leaves it: every automatic step done, the incident contained.
+        incident.steps.exclude(kind=runbook.POSTMORTEM).update(status=ResponseStep.SUCCEEDED)
+        Incident.objects.filter(pk=incident.pk).update(state=Incident.CONTAINED)
+        return Incident.objects.get(pk=incident.pk)
+    if sample == "evidence":
+        incident = _incident(people)
+        name = actions.evidence_storage().save(f"matrix/{incident.pk}/logs.export",
+                                               ContentFile(b"matrix evidence bytes"))
+        return Evidence.objects.create(incident=incident, node=incident.nodes.get(),
+                                       kind=Evidence.LOGS, storage_name=name, size=21,
+                                       sha256="0" * 64)
+    if sample == "postmortem_draft":
+        return pmf.draft(rita, title="A draft post-mortem")
+    if sample == "postmortem_in_review":
+        return pmf.in_review(rita, title="A post-mortem in review")
+    published_pm = pmf.published(rita, people["cora"], title="A published post-mortem")
+    if sample == "postmortem_published":
+        return published_pm
+    if sample == "amendment_draft":
+        return pmf.amendment(published_pm, rita)
+    if sample == "amendment_in_review":
+        return pmf.amendment_in_review(published_pm, rita)
+    raise AssertionError(f"no builder for sample {sample!r}")
+
+
+def action_url(row, obj):
+    try:
+        return reverse(row.url)  # a URL without arguments (lists, forms for new objects)
+    except NoReverseMatch:
+        return url_for(row.url, row.sample, {row.sample: obj})
+
+
+PM_BODY = pmf.body(Summary="Block production on mainnet stalled for 14 minutes; edited here.")
+NODE_FORM = {"environment": "mainnet", "target": "", "unit": "quantumpay-node",
+             "data_dir": "/var/lib/quantumpay"}
+
+# row id -> a valid form for it, as a browser would send it; rows not named post nothing.
+BODIES = {
+    "write a draft": lambda obj, p: factories.form_data(title="A new proposal from the matrix"),
+    "edit one's draft": lambda obj, p: factories.form_data(title="An edited draft from the matrix"),
+    "withdraw one's proposal": lambda obj, p: {"note": "Superseded by a smaller change next week."},
+    "amend one's proposal": lambda obj, p: {
+        **{k: v for k, v in factories.form_data(title=obj.title).items() if k != "category"},
+        "summary": "Raise max_peers from 50 to 70 on the three public rpc nodes in mainnet.",
+        "note": "Seventy peers, not eighty, after the memory review.",
+    },
+    "vote on an ops change": lambda obj, p: {"choice": "approve", "reason": "",
+                                             "revision_hash": obj.content_hash},
+    "vote on a governance change": lambda obj, p: {"choice": "approve", "reason": "",
+                                                   "revision_hash": obj.content_hash},
+    "record an implementation": lambda obj, p: {
+        "outcome": "implemented",
+        "performed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "verification_notes": "Peer counts checked on every rpc node after the restart.",
+        "public_changelog": "Raised the peer limit on the public rpc nodes to eighty.",
+    },
+    "declare an incident": lambda obj, p: {
+        "title": "Validator-matrix stopped signing blocks", "severity": "SEV2",
+        "nodes": [obj.pk], "commander": p[table.RESPONDER].pk,
+        "summary": "No signatures since height 1300.",
+    },
+    "skip a step": lambda obj, p: {"reason": "The node was already frozen by hand before we declared."},
+    "resolve an incident": lambda obj, p: {
+        "resolution": "The validator was restarted with the old timeout.", "confirm": "on"},
+    "add a node": lambda obj, p: {**NODE_FORM, "name": "validator-added", "role": "validator"},
+    "edit a node": lambda obj, p: {**NODE_FORM, "name": obj.name, "role": "rpc"},
+    "edit a post-mortem draft": lambda obj, p: {
+        "title": "A draft post-mortem, edited", "body": PM_BODY,
+        "internal_notes": "Edited from the matrix."},
+    "start an amendment": lambda obj, p: {"body": "Correction: the stall began at 10:30, not 10:31."},
+    "edit an amendment": lambda obj, p: {"body": "Correction: the outage lasted 16 minutes, not 14."},
+    "publish a post-mortem": lambda obj, p: {"override_reason": ""},
+    "publish an amendment": lambda obj, p: {"override_reason": ""},
+    "send a post-mortem back": lambda obj, p: {"note": "Name the three validators in the timeline."},
+    "send an amendment back": lambda obj, p: {"note": "Say where the new figure comes from."},
+}
+
+
+def action_body(row_id, obj, people):
+    return BODIES[row_id](obj, people) if row_id in BODIES else {}
+
+
+def _reloaded(obj):
+    return type(obj).objects.get(pk=obj.pk)
+
+
+# row id -> what the allowed actor's request must have done (beyond writing something).
+EFFECTS = {
+    "write a draft": lambda obj, p: Proposal.objects.filter(
+        title="A new proposal from the matrix", proposer=p[table.PROPOSER]).exists(),
+    "edit one's draft": lambda obj, p: _reloaded(obj).title == "An edited draft from the matrix",
+    "submit one's draft": lambda obj, p: _reloaded(obj).state == State.IN_REVIEW,
+    "withdraw one's proposal": lambda obj, p: _reloaded(obj).state == State.WITHDRAWN,
+    "amend one's proposal": lambda obj, p: _reloaded(obj).revision == 2,
+    "vote on an ops change": lambda obj, p: obj.votes.filter(voter=p[table.CORE_OPS]).exists(),
+    "vote on a governance change": lambda obj, p: obj.votes.filter(voter=p[table.COUNCIL]).exists(),
+    "record an implementation": lambda obj, p: _reloaded(obj).state == State.IMPLEMENTED,
+    "declare an incident": lambda obj, p: Incident.objects.filter(
+        title="Validator-matrix stopped signing blocks").exists(),
+    "retry a step": lambda obj, p: _reloaded(obj).status == ResponseStep.PENDING,
+    "skip a step": lambda obj, p: _reloaded(obj).status == ResponseStep.SKIPPED,
+    "resolve an incident": lambda obj, p: _reloaded(obj).state == Incident.RESOLVED,
+    "add a node": lambda obj, p: Node.objects.filter(name="validator-added").exists(),
+    "delete a node": lambda obj, p: not Node.objects.filter(pk=obj.pk).exists(),
+    "edit a node": lambda obj, p: _reloaded(obj).role == "rpc",
+    "acknowledge an incident": lambda obj, p: obj.acknowledgements.filter(
+        user=p[table.COUNCIL]).exists(),
+    "edit a post-mortem draft": lambda obj, p: _reloaded(obj).title == "A draft post-mortem, edited",
+    "submit a post-mortem": lambda obj, p: _reloaded(obj).state == Postmortem.IN_REVIEW,
+    "start an amendment": lambda obj, p: obj.amendments.exists(),
+    "edit an amendment": lambda obj, p: "16 minutes" in _reloaded(obj).body,
+    "submit an amendment": lambda obj, p: _reloaded(obj).state == Amendment.IN_REVIEW,
+    "publish a post-mortem": lambda obj, p: _reloaded(obj).state == Postmortem.PUBLISHED,
+    "send a post-mortem back": lambda obj, p: _reloaded(obj).state == Postmortem.DRAFT,
+    "publish an amendment": lambda obj, p: _reloaded(obj).state == Amendment.PUBLISHED,
+    "send an amendment back": lambda obj, p: _reloaded(obj).state == Amendment.DRAFT,
+}
+
+
+def shown(obj) -> bytes:
+    """What a page that reads `obj` shows of it: for the GET rows."""
+    if isinstance(obj, Evidence):
+        return b"matrix evidence bytes"
+    if isinstance(obj, User):
+        return obj.username.encode()
+    return (getattr(obj, "title", None) or obj.name).encode()
+
+
+def content_of(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_every_post_row_says_what_success_looks_like():
+    posts = {row_id for row_id, row in table.ACTION_ROWS.items() if row.method == "POST"}
+    assert posts == set(EFFECTS), sorted(posts ^ set(EFFECTS))
+
+
+ACTION_CASES = [(row_id, actor) for row_id in sorted(table.ACTION_ROWS) for actor in table.ACTORS]
+
+
+@pytest.mark.parametrize("row_id,actor", ACTION_CASES)
+def test_each_action_is_refused_to_the_wrong_role_and_works_for_the_right_one(
+        client, people, evidence_dir, row_id, actor):
+    row = table.ACTION_ROWS[row_id]
+    obj = build_sample(row.sample, people)
+    url, body = action_url(row, obj), action_body(row_id, obj, people)
+
+    def send(who):
+        client.logout()
+        if people[who] is not None:
+            client.force_login(people[who])
+        return client.get(url) if row.method == "GET" else client.post(url, body)
+
+    before = db_state()
+    if actor not in row.allowed:
+        response = send(actor)
+        where = (row_id, row.method, url, actor, response.status_code)
+        if actor == table.ANON:
+            assert response.status_code == 302 and response["Location"].startswith(LOGIN), where
+        else:
+            assert response.status_code == row.expected_refusal(actor), where
+        assert db_state() == before, f"{where}: the refused request wrote to the database"
+        if row.method == "GET":
+            assert shown(obj) not in content_of(response), f"{where}: the refusal shows the object"
+        # The same request from someone allowed succeeds: the refusal was the role's doing.
+        actor = sorted(row.allowed)[0]
+
+    response = send(actor)
+    where = (row_id, row.method, url, actor, response.status_code)
+    assert 200 <= response.status_code < 400, where
+    if response.status_code == 302:
+        assert not response["Location"].startswith(LOGIN), where
+    if row.method == "GET":
+        assert response.status_code == 200 and shown(obj) in content_of(response), where
+        assert db_state() == before, f"{where}: reading wrote to the database"
+    else:
+        # A re-shown form (200 with errors) would leave the database as it was.
+        assert db_state() != before, f"{where}: the allowed request changed nothing"
+        assert EFFECTS[row_id](obj, people), f"{where}: not the change the action makes"

@@ -32,9 +32,9 @@ def test_the_generated_draft_is_not_publishable_until_a_human_fills_it_in():
     from incidents.actions import POSTMORTEM_TEMPLATE
 
     text = POSTMORTEM_TEMPLATE.format(
-        title="t", pk=1, severity="SEV2", commander="rita", runbook="1", summary="_One paragraph._",
-        nodes="validator-1", detected="x", declared="x", declared_by="rita", resolved="x",
-        resolution="Restarted.", timeline="- 10:31 declared")
+        title="t", pk=1, severity="SEV2", summary="_One paragraph._", node_count=1, detected="x",
+        declared="x", declared_by="the incident commander", resolved="x", resolution="Restarted.",
+        timeline="- 10:31 declared")
     assert postmortems.missing_sections(text) == [
         "remove the draft note at the top", "Summary", "Impact", "Root cause", "Trigger",
         "Action items", "Lessons learned"]
@@ -141,7 +141,7 @@ def test_the_review_page_lists_missing_sections_and_findings(client, rita):
     client.force_login(rita)
     html = client.get(reverse("incidents:postmortem", args=[pm.incident_id])).content.decode()
     assert "Still to fill in: Trigger." in html
-    assert "Guaranteed returns for all holders." in html and "profit guarantee" in html
+    assert "Guaranteed returns for all holders." in html and "profit or yield promise" in html
 
 
 def test_it_answers_409_to_an_edit_after_publication(client, rita, carol):

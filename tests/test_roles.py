@@ -20,6 +20,7 @@ EXPECTED = {
     "acknowledge_incident": {roles.COUNCIL},
     "edit_postmortem": {roles.RESPONDERS},
     "approve_postmortem": {roles.COUNCIL},
+    "view_role_changes": {roles.COUNCIL},
 }
 
 

@@ -26,13 +26,28 @@ def test_dev_mode_starts_without_a_secret_key():
     assert result.returncode == 0, result.stderr
 
 
-def test_production_settings_pass_check_deploy():
+def test_production_settings_pass_check_deploy(tmp_path):
+    from qpgov.checkpoints import generate_key_file
+
+    generate_key_file(tmp_path / "checkpoint-key.pem")
     result = run_manage(
         "check", "--deploy", "--fail-level", "DEBUG",
         SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gov.example.org",
+        SITE_ROOT="https://gov.example.org",
+        QPGOV_METRICS_TOKEN=secrets.token_urlsafe(32),
+        QPGOV_CHECKPOINT_KEY_FILE=str(tmp_path / "checkpoint-key.pem"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_checkpoint_key(tmp_path):
+    result = run_manage(
+        "check", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="gov.example.org",
+        QPGOV_CHECKPOINT_KEY_FILE=str(tmp_path / "absent.pem"),
+    )
+    assert result.returncode != 0
+    assert "qpgov.E004" in result.stderr and "absent.pem" in result.stderr
 
 
 def test_dev_settings_fail_check_deploy():

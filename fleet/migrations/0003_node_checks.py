@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fleet', '0001_initial'),
+        ('fleet', '0002_node_driver_values'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,20 @@
+"""Sending one e-mail to one person, for every app: the headers are made safe here, and a
+failure comes back as a result to record, never as an exception or only a log line."""
+
+from django.core.mail import send_mail
+
+from .text import one_line
+
+
+def send_one(subject: str, body: str, recipient: str) -> tuple[bool, str]:
+    """Send; return (accepted, what to show on the page about this try).
+
+    The subject and address are made one line first: a CR or LF there would
+    make Django refuse the whole message (BadHeaderError), and single-line
+    fields refusing them is only the first line of defence.
+    """
+    try:
+        sent = send_mail(one_line(subject), body, None, [one_line(recipient).strip()])
+    except Exception as exc:  # SMTP down, refused address
+        return False, f"{type(exc).__name__}: {exc}"[:1000]
+    return sent == 1, "accepted by the mail server" if sent else "not sent"
