@@ -22,6 +22,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py demo_node --setup
+	$(PY) manage.py check_nodes
 	$(PY) manage.py demo_alert --setup
 	$(VENV)/bin/honcho -f Procfile.dev start
 

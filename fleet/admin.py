@@ -5,7 +5,16 @@ from django.contrib import admin, messages
 
 from qpgov.admin import ReadOnlyAdmin
 
-from .models import AlertDelivery, AlertGroup, AlertReceiver, AlertRule, MonitoringSilence, Node
+from .models import (
+    AlertDelivery,
+    AlertGroup,
+    AlertReceiver,
+    AlertRule,
+    CheckRun,
+    MonitoringSilence,
+    Node,
+    NodeCheck,
+)
 
 
 @admin.register(Node)
@@ -63,3 +72,14 @@ class AlertGroupAdmin(ReadOnlyAdmin):
 @admin.register(MonitoringSilence)
 class MonitoringSilenceAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "detected_at", "ended_at"]
+
+
+@admin.register(CheckRun)
+class CheckRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "trigger", "status", "stage", "created_at", "finished_at"]
+
+
+@admin.register(NodeCheck)
+class NodeCheckAdmin(ReadOnlyAdmin):
+    list_display = ["node", "kind", "status", "note", "checked_at"]
+    list_filter = ["kind", "status"]

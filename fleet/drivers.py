@@ -51,6 +51,13 @@ PRESETS: dict[str, dict[str, str]] = {
         # Where data_dir really leads on a remote node, asked before a command that
         # receives it (the worker cannot follow the node's symlinks itself).
         "resolve": "realpath -e -- {data_dir}",
+        # The daily checks (fleet.checks reads their output; see docs/fleet.md).
+        "check_service": "systemctl show -p ActiveState -p NRestarts {unit}",
+        "check_height": "curl -fsS --max-time 10 --max-filesize 65536 {height_url}",
+        "check_disk": "df --output=pcent {data_dir}",
+        "check_memory": "systemctl show -p MemoryCurrent {unit}",
+        "check_time_sync": "sh -c 'timedatectl show -p NTPSynchronized; "
+                           "echo \"Service=$(systemctl is-active \"$1\")\"' time-sync {time_sync}",
     },
     "demo": {
         "freeze": "sh {demo_dir}/node.sh stop {data_dir}",
@@ -59,6 +66,11 @@ PRESETS: dict[str, dict[str, str]] = {
         "logs": "sh {demo_dir}/node.sh logs {data_dir} {since}",
         "snapshot": "tar -C {data_dir} -cf - .",
         "resolve": "realpath -e -- {data_dir}",
+        "check_service": "sh {demo_dir}/node.sh show {data_dir}",
+        "check_height": "cat {data_dir}/height",
+        "check_disk": "df --output=pcent {data_dir}",
+        "check_memory": "sh {demo_dir}/node.sh memory {data_dir}",
+        "check_time_sync": "sh {demo_dir}/node.sh timesync {data_dir}",
     },
     # A drill touches no node: every command succeeds at once. For rehearsing the
     # runbook end to end (playbook section 8: incident drill) and for benchmarks.
@@ -68,8 +80,16 @@ PRESETS: dict[str, dict[str, str]] = {
         "unfreeze": "true",
         "logs": "echo drill: no logs collected",
         "snapshot": "echo drill: no snapshot taken",
+        # Readings of a healthy node; the height is the clock, so it progresses.
+        "check_service": "printf 'ActiveState=active\\nNRestarts=0\\n'",
+        "check_height": "date +%s",
+        "check_disk": "printf 'Use%%\\n  1%%\\n'",
+        "check_memory": "echo MemoryCurrent=1048576",
+        "check_time_sync": "echo NTPSynchronized=yes",
     },
 }
+# What {time_sync} names in the check commands: the systemd unit of each service.
+TIME_SYNC_UNITS = {"chrony": "chronyd", "ntpd": "ntpd"}
 DEMO_DIR = settings.BASE_DIR / "fleet" / "demo"
 
 
@@ -142,6 +162,8 @@ class NodeDriver(Protocol):
 
     def snapshot(self, node) -> Stream: ...
 
+    def run_check(self, node, name: str) -> CommandResult: ...
+
 
 class CommandDriver:
     """Runs the configured command templates, locally or over SSH."""
@@ -171,6 +193,19 @@ class CommandDriver:
 
     def snapshot(self, node) -> Stream:
         return self._stream(node, "snapshot")
+
+    def run_check(self, node, name: str) -> CommandResult:
+        """Run check command `name` and return its result whatever it exited with.
+
+        Only what kept the command from giving a reading raises: a timeout, an
+        unreachable host, a command that could not start. Judging the output is
+        fleet.checks' job.
+        """
+        result = self._run(node, name, check=False, height_url=node.height_url,
+                           time_sync=TIME_SYNC_UNITS.get(node.time_sync, node.time_sync))
+        if node.target and result.exit_code == SSH_UNREACHABLE:
+            raise Unreachable(f"{node.name}: ssh {node.target} failed", result)
+        return result
 
     # Plumbing.
 
@@ -262,3 +297,8 @@ def check_values(node, values: dict[str, str], used: set[str]) -> None:
 
 def get_driver() -> NodeDriver:
     return import_string(settings.QPGOV_NODE_DRIVER)()
+
+
+def get_check_driver() -> NodeDriver:
+    """The same driver, with the checks' shorter timeout (drivers take a `timeout` keyword)."""
+    return import_string(settings.QPGOV_NODE_DRIVER)(timeout=settings.QPGOV_NODE_CHECK_TIMEOUT)

@@ -39,6 +39,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_nodes": frozenset({CORE_OPS}),
     # Alerts from monitoring (playbook section 4).
     "view_alerts": frozenset({CORE_OPS, RESPONDERS, COUNCIL}),
+    # Fleet watch (playbook sections 2 and 4).
+    "view_fleet": frozenset({CORE_OPS, RESPONDERS, COUNCIL}),
+    "run_node_checks": frozenset({CORE_OPS}),
     "acknowledge_incident": frozenset({COUNCIL}),
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
@@ -58,6 +61,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Changes", "changes:list", "view_changes"),
     ("New proposal", "changes:create", "propose_change"),
     ("Incidents", "incidents:list", "view_incidents"),
+    ("Fleet", "fleet:nodes", "view_fleet"),
     ("Role changes", "role_changes", "view_role_changes"),
     ("Alerts", "alerts:list", "view_alerts"),
 )

@@ -395,3 +395,22 @@ QPGOV_ALERT_WATCHDOG_SILENT_MINUTES = envint("QPGOV_ALERT_WATCHDOG_SILENT_MINUTE
 # that is an Incident Responder; the commander defaults to it.
 QPGOV_ALERT_DECLARER = os.getenv("QPGOV_ALERT_DECLARER", "alertmanager")
 QPGOV_ALERT_COMMANDER = os.getenv("QPGOV_ALERT_COMMANDER", "")
+# Fleet watch: the daily node checks (playbook section 2; docs/fleet.md). The
+# check commands are templates in the same command set as the incident steps.
+QPGOV_NODE_CHECK_EVERY_HOURS = envint("QPGOV_NODE_CHECK_EVERY_HOURS", "24")
+QPGOV_NODE_CHECK_TIMEOUT = envint("QPGOV_NODE_CHECK_TIMEOUT", "30")
+# The two block-height readings of a run are this far apart.
+QPGOV_NODE_CHECK_HEIGHT_INTERVAL = envint("QPGOV_NODE_CHECK_HEIGHT_INTERVAL", "60")
+QPGOV_NODE_CHECK_DISK_MAX_PERCENT = envint("QPGOV_NODE_CHECK_DISK_MAX_PERCENT", "70")
+# Memory fails when it grew by more than this across the last readings.
+QPGOV_NODE_CHECK_MEMORY_GROWTH_PERCENT = envint("QPGOV_NODE_CHECK_MEMORY_GROWTH_PERCENT", "20")
+QPGOV_NODE_CHECK_MEMORY_READINGS = envint("QPGOV_NODE_CHECK_MEMORY_READINGS", "7")
+# The service fails when systemd restarted it more often than this since the last check.
+QPGOV_NODE_CHECK_RESTARTS_ALLOWED = envint("QPGOV_NODE_CHECK_RESTARTS_ALLOWED", "0")
+# Uptime: an observation's state holds until the next one, for at most this long.
+QPGOV_UPTIME_MAX_GAP_HOURS = envint("QPGOV_UPTIME_MAX_GAP_HOURS", "26")
+QPGOV_UPTIME_TARGET_PERCENT = float(os.getenv("QPGOV_UPTIME_TARGET_PERCENT", "99.5"))
+CELERY_BEAT_SCHEDULE["fleet-sweep-checks"] = {
+    "task": "fleet.sweep_checks",
+    "schedule": timedelta(seconds=60),
+}

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from changes import services
 from changes.models import Proposal, State
-from fleet.models import AlertGroup, Node
+from fleet.models import AlertGroup, CheckRun, Node
 from incidents import actions, notices, runbook
 from incidents import services as incident_services
 from incidents.models import Amendment, Evidence, Incident, Notice, Postmortem, ResponseStep
@@ -396,6 +396,10 @@ EFFECTS = {
     "resolve an incident": lambda obj, p: _reloaded(obj).state == Incident.RESOLVED,
     "add a node": lambda obj, p: Node.objects.filter(name="validator-added").exists(),
     "delete a node": lambda obj, p: not Node.objects.filter(pk=obj.pk).exists(),
+    "check every node": lambda obj, p: CheckRun.objects.filter(nodes=obj,
+                                                               requested_by=p[table.CORE_OPS]).exists(),
+    "check a node": lambda obj, p: CheckRun.objects.filter(nodes=obj,
+                                                           requested_by=p[table.CORE_OPS]).exists(),
     "edit a node": lambda obj, p: _reloaded(obj).role == "rpc",
     "acknowledge an incident": lambda obj, p: obj.acknowledgements.filter(
         user=p[table.COUNCIL]).exists(),

@@ -16,6 +16,8 @@ EXPECTED = {
     "download_evidence": {roles.RESPONDERS},
     "manage_nodes": {roles.CORE_OPS},
     "view_alerts": {roles.CORE_OPS, roles.RESPONDERS, roles.COUNCIL},
+    "view_fleet": {roles.CORE_OPS, roles.RESPONDERS, roles.COUNCIL},
+    "run_node_checks": {roles.CORE_OPS},
     "acknowledge_incident": {roles.COUNCIL},
     "edit_postmortem": {roles.RESPONDERS},
     "approve_postmortem": {roles.COUNCIL},
@@ -50,8 +52,8 @@ def test_each_role_gets_exactly_its_actions(action, alice, olga, carol, rita, ev
 def test_ops_and_governance_powers_do_not_overlap():
     ops = {a for a, r in roles.ACTIONS.items() if roles.CORE_OPS in r}
     council = {a for a, r in roles.ACTIONS.items() if roles.COUNCIL in r}
-    # Both may read; reading alerts is a view, like the others (the issue names the council).
-    assert ops & council == {"view_changes", "view_incidents", "view_alerts"}
+    # Both may read (the issue names the council): reading only.
+    assert ops & council == {"view_changes", "view_incidents", "view_alerts", "view_fleet"}
 
 
 @pytest.mark.django_db

@@ -6,6 +6,9 @@
 #   node.sh stop   DATA_DIR          stop it and wait until it is gone
 #   node.sh status DATA_DIR          exit 0 while it runs, 3 when stopped (like systemctl)
 #   node.sh logs   DATA_DIR [SINCE]  print its log (SINCE is accepted and ignored)
+#   node.sh show   DATA_DIR          ActiveState= and NRestarts=, like `systemctl show`
+#   node.sh memory DATA_DIR          MemoryCurrent= in bytes (its resident memory); 3 when stopped
+#   node.sh timesync DATA_DIR        NTPSynchronized= of this machine's clock, as the kernel says
 #
 # The log and pid file live next to DATA_DIR, as a journal would live outside
 # the node's state.
@@ -36,7 +39,8 @@ case $action in
       trap '"'"'kill $s 2>/dev/null; exit 0'"'"' TERM
       while :; do
         h=$(( $(cat "$data/height") + 1 ))
-        echo "$h" > "$data/height"
+        # Written aside and renamed, so a reader never sees a half-written height.
+        echo "$h" > "$data/height.new" && mv "$data/height.new" "$data/height"
         echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) quantumpay-node: imported block height=$h" >> "$log"
         sleep 1 & s=$!
         wait $s
@@ -63,8 +67,29 @@ case $action in
   logs)
     cat "$log"
     ;;
+  show)
+    # Nothing restarts the demo node on its own, and systemd's NRestarts counts
+    # only such automatic restarts: it stays 0.
+    if running; then echo "ActiveState=active"; else echo "ActiveState=inactive"; fi
+    echo "NRestarts=0"
+    ;;
+  memory)
+    running || { echo "not running"; exit 3; }
+    rss=$(ps -o rss= -p "$(cat "$pidfile")" | tr -d ' ')
+    echo "MemoryCurrent=$((rss * 1024))"
+    ;;
+  timesync)
+    # timedatectl where systemd runs; otherwise ask the kernel (adjtimex returns
+    # TIME_ERROR, 5, while the clock is not synchronized), which is where
+    # timedatectl gets its answer too.
+    if timedatectl show -p NTPSynchronized 2>/dev/null; then exit 0; fi
+    python3 -c 'import ctypes
+buf = ctypes.create_string_buffer(512)  # struct timex, modes 0: read only
+state = ctypes.CDLL(None).adjtimex(buf)
+print("NTPSynchronized=" + ("no" if state in (-1, 5) else "yes"))'
+    ;;
   *)
-    echo "usage: $0 start|stop|status|logs DATA_DIR" >&2
+    echo "usage: $0 start|stop|status|logs|show|memory|timesync DATA_DIR" >&2
     exit 2
     ;;
 esac
