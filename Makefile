@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test bench install migrate lint graphs clean
+.PHONY: run test bench install migrate lint graphs clean validators
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: install
 # Benchmarks against throwaway PostgreSQL and Redis; BENCH_ARGS="--only verify --events 100000".
 bench: install
 	bash bench/run.sh $(BENCH_ARGS)
+
+# The W3C Nu HTML checker (vnu.jar) for tests/test_accessibility.py, pinned in
+# .ci/validators/package-lock.json; it needs Java (Debian: default-jre-headless).
+# --ignore-scripts: its install script would fetch a Java runtime we take from Debian.
+validators:
+	npm ci --prefix .ci/validators --no-audit --no-fund --ignore-scripts
 
 lint: install
 	$(VENV)/bin/ruff check .
