@@ -82,6 +82,10 @@ DANGLING_IDREFS = """() => {
 }"""
 
 
+# Forms not sent empty: signing out would end the crawl's session.
+NOT_POSTED = {"logout", "admin"}
+
+
 # Pages that are not in the table as a GET for someone, crawled for their templates:
 # what a person turned away or lost sees.
 EXTRA_PAGES = [
@@ -200,6 +204,14 @@ def feed_problems(body: bytes) -> list[str]:
     return problems
 
 
+def serve(response):
+    """A Playwright route handler answering with a response the test client got."""
+    def handler(route):
+        route.fulfill(status=response.status_code, content_type=response["Content-Type"],
+                      body=response.content)
+    return handler
+
+
 def test_every_page_for_every_role_passes_axe_and_the_nu_checker(live_server, evidence_dir,
                                                                    settings, tmp_path):
     if not Path(CHROMIUM).exists():
@@ -245,7 +257,18 @@ def test_every_page_for_every_role_passes_axe_and_the_nu_checker(live_server, ev
             path = tmp_path / f"{len(files):03d}.html"
             path.write_bytes(response.content)
             files[path] = label
-            html_pages.append((actor, name, url))
+            html_pages.append((actor, name, url, None))
+    # Then every form sent empty, after all the reading (a form that needs no
+    # field may act): the page that says what is wrong is a page too.
+    for actor, name, url in pages:
+        if actor not in table.TABLE.get(name, (None, {}))[1].get("POST", ()) or name in NOT_POSTED:
+            continue
+        response = clients[actor].post(url, {})
+        if response.status_code in (200, 400, 409) and response["Content-Type"].startswith("text/html"):
+            path = tmp_path / f"{len(files):03d}.html"
+            path.write_bytes(response.content)
+            files[path] = f"{actor} {name} (sent empty)"
+            html_pages.append((actor, name, url, response))
     cookies = {actor: client.cookies[settings.SESSION_COOKIE_NAME].value
                for actor, client in clients.items() if actors[actor] is not None}
 
@@ -259,13 +282,16 @@ def test_every_page_for_every_role_passes_axe_and_the_nu_checker(live_server, ev
                 context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookies[actor],
                                       "url": live_server.url}])
             page = context.new_page()
-            for who, name, url in html_pages:
-                if who == actor:
-                    page.goto(url)
-                    failures += [f"{actor} {name} {url}: axe {f}"
-                                 for f in axe_findings(name, axe.run(page))]
-                    failures += [f"{actor} {name} {url}: no element with {ref}"
-                                 for ref in page.evaluate(DANGLING_IDREFS)]
+            for who, name, url, sent in html_pages:
+                if who != actor:
+                    continue
+                if sent is not None:  # the answer to the empty form, served with its styles
+                    page.route(live_server.url + url, serve(sent))
+                page.goto(url)
+                where = f"{actor} {name}{' (sent empty)' if sent else ''} {url}"
+                failures += [f"{where}: axe {f}" for f in axe_findings(name, axe.run(page))]
+                failures += [f"{where}: no element with {ref}" for ref in page.evaluate(DANGLING_IDREFS)]
+                page.unroute_all()
             context.close()
     crawled = time.monotonic() - started
     nu = nu_errors(java_path, files)
