@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test bench install migrate lint graphs clean validators
+.PHONY: run test bench install migrate lint graphs clean validators screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ graphs: install
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/proposal-states.png changes.Proposal
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/incident-states.png incidents.Incident
 	rm -f docs/img/proposal-states docs/img/incident-states
+
+# Desktop and phone screenshots of the main pages for the docs, from a throwaway
+# dev instance with the demo history (docs/screenshots.py).
+screenshots: install
+	$(PY) docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) var staticfiles
