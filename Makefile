@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: run test bench install migrate lint graphs clean
+.PHONY: run test bench install migrate lint graphs clean validators screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py demo_node --setup
+	$(PY) manage.py demo_history
 	$(PY) manage.py check_nodes
 	$(PY) manage.py demo_alert --setup
 	$(VENV)/bin/honcho -f Procfile.dev start
@@ -35,6 +36,12 @@ test: install
 bench: install
 	bash bench/run.sh $(BENCH_ARGS)
 
+# The W3C Nu HTML checker (vnu.jar) for tests/test_accessibility.py, pinned in
+# .ci/validators/package-lock.json; it needs Java (Debian: default-jre-headless).
+# --ignore-scripts: its install script would fetch a Java runtime we take from Debian.
+validators:
+	npm ci --prefix .ci/validators --no-audit --no-fund --ignore-scripts
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -42,6 +49,11 @@ graphs: install
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/proposal-states.png changes.Proposal
 	QPGOV_ENV=dev $(PY) manage.py graph_transitions -o docs/img/incident-states.png incidents.Incident
 	rm -f docs/img/proposal-states docs/img/incident-states
+
+# Desktop and phone screenshots of the main pages for the docs, from a throwaway
+# dev instance with the demo history (docs/screenshots.py).
+screenshots: install
+	$(PY) docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

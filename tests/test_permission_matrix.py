@@ -54,8 +54,10 @@ def test_every_url_is_classified():
     assert not stale, f"these entries name no URL any more: {stale}"
 
 
-@pytest.fixture
-def world(db, evidence_dir):
+def build_world():
+    """The actors and one sample object of each kind in TABLE, in one database.
+
+    Also used by tests/test_accessibility.py to crawl every page as every actor."""
     actors = {
         table.ANON: None,
         table.OUTSIDER: make_user("eve"),
@@ -99,6 +101,11 @@ def world(db, evidence_dir):
         "notice_draft": _notice(incident, rita),
     }
     return actors, samples
+
+
+@pytest.fixture
+def world(db, evidence_dir):
+    return build_world()
 
 
 def url_for(name, sample, samples):
