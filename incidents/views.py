@@ -214,28 +214,43 @@ def postmortem(request: HttpRequest, pk: int, amendment_id: int | None = None) -
     doc = _get_document(request, pk, amendment_id)
     if request.method != "POST":
         return _document_page(request, doc)
-    roles.require(request.user, "edit_postmortem")
-    postmortems.require_state(doc, doc.DRAFT, "edited")
-    form = (AmendmentForm if amendment_id else PostmortemForm)(request.POST)
-    if not form.is_valid():
-        return _document_page(request, doc, form=form, status=400)
-    doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
-    messages.success(request, "Saved.")
-    return redirect(doc)
+    return _save_text(request, doc, submit=request.POST.get("action") == "submit")
 
 
 @login_required
 @require_POST
 def postmortem_submit(request: HttpRequest, pk: int, amendment_id: int | None = None):
     doc = _get_document(request, pk, amendment_id, "edit_postmortem")
+    return _save_text(request, doc, submit=True)
+
+
+def _save_text(request: HttpRequest, doc, *, submit: bool) -> HttpResponse:
+    """Store the posted text, then submit it if asked: one step, so no typed text is lost.
+
+    A submit without any text fields (an older page, a script) sends the stored text.
+    """
+    roles.require(request.user, "edit_postmortem")
+    postmortems.require_state(doc, doc.DRAFT, "submitted" if submit else "edited")
+    form_class = AmendmentForm if isinstance(doc, Amendment) else PostmortemForm
+    if "body" in request.POST or not submit:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            return _document_page(request, doc, form=form, status=400)
+        changed = {k: v for k, v in form.cleaned_data.items() if getattr(doc, k) != v}
+        if changed:
+            doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
+    if not submit:
+        messages.success(request, "Saved.")
+        return redirect(doc)
     try:
         doc, report = postmortems.submit(doc, request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, "Saved, but not sent for review. " + " ".join(exc.messages))
     else:
-        messages.success(request, "Sent to the Governance Council for review." + (
-            f" The checks found {len(report.findings)} problem(s); fix them or a council "
-            "member must override them." if report.findings else ""))
+        n = len(report.findings)
+        messages.success(request, "Saved and sent to the Governance Council for review." + (
+            f" The checks found {n} problem{'s' if n != 1 else ''}; fix them or a council "
+            "member must override them." if n else ""))
     return redirect(doc)
 
 
