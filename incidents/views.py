@@ -41,7 +41,7 @@ def _get_incident(request: HttpRequest, pk: int, action: str = "view_incidents")
 @login_required
 def incident_list(request: HttpRequest) -> HttpResponse:
     roles.require(request.user, "view_incidents")
-    incidents = Incident.objects.select_related("commander").prefetch_related("nodes")
+    incidents = Incident.objects.select_related("commander", "postmortem").prefetch_related("nodes")
     page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
     # Only the incidents on this page: the flag is per row, not per table.
     attention = set(Incident.objects.needing_attention()
@@ -50,34 +50,52 @@ def incident_list(request: HttpRequest) -> HttpResponse:
                   {"incidents": page.object_list, "page": page, "attention": attention})
 
 
-@require_safe
-@login_required
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = _get_incident(request, pk)
+def _live_context(request: HttpRequest, incident: Incident) -> dict:
+    """What the parts of the incident page that change while steps run need."""
     now = timezone.now()
     steps = list(incident.steps.prefetch_related("tries__node"))
-    # Refresh while the pipeline is moving: a step is running or queued to run.
+    # Poll while the pipeline is moving: a step is running or queued to run.
     moving = any(s.status == ResponseStep.RUNNING or s.next_attempt_at and
                  s.status == ResponseStep.PENDING for s in steps)
-    manifest = actions.latest_manifest_event(incident)
-    ctx = {
+    current = next((s for s in steps if s.status in (ResponseStep.RUNNING, ResponseStep.PENDING)
+                    and (s.status == ResponseStep.RUNNING or s.next_attempt_at)), None)
+    for step in steps:
+        step.waiting_for_worker = step.is_waiting_for_worker(now)
+    return {
         "incident": incident,
         "steps": steps,
         "now": now,
-        "refresh": moving,
+        "moving": moving,
+        "steps_done": sum(s.status in ResponseStep.DONE for s in steps),
+        "current_step": current,
         "needs_attention": any(s.status == ResponseStep.NEEDS_HUMAN for s in steps),
         "events": Event.objects.for_subject(incident),
         "evidence": incident.evidence.select_related("node"),
-        "manifest": manifest,
+        "manifest": actions.latest_manifest_event(incident),
         "acknowledgements": incident.acknowledgements.select_related("user"),
         "deliveries": incident.deliveries.all(),
         "postmortem": getattr(incident, "postmortem", None),
         "nodes": incident.nodes.all(),
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
-        "skip_form": SkipForm(),
     }
-    return render(request, "incidents/detail.html", ctx)
+
+
+@require_safe
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = _get_incident(request, pk)
+    return render(request, "incidents/detail.html", _live_context(request, incident))
+
+
+@require_safe
+@login_required
+def live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The parts of the incident page that move, for static/js/incident-live.js to swap in."""
+    incident = _get_incident(request, pk)
+    response = render(request, "incidents/_live.html", _live_context(request, incident))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

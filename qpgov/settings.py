@@ -343,6 +343,10 @@ QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else 
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+# How long a due step may wait for a worker before the incident page says so:
+# a healthy worker picks a step up within a second or two, so "waiting for a
+# worker" sooner than this would only alarm people.
+QPGOV_WORKER_GRACE_SECONDS = envint("QPGOV_WORKER_GRACE_SECONDS", "30")
 QPGOV_SSH_COMMAND = os.getenv(
     "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"
 )
