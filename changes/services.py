@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
 from qpgov import eventlog, pagecache, roles
@@ -139,7 +140,7 @@ def submit(proposal_id: int, user) -> Proposal:
         eligible = electorate(proposal).count()
         reason = unreachable_reason(proposal, eligible)
         if reason:
-            raise Conflict(reason)
+            raise Conflict(reason, links=[("Edit the draft", reverse("changes:edit", args=[proposal.pk]))])
         proposal.required_approvals = policy.required_approvals(
             proposal.policy_rules.rule, eligible
         )

@@ -14,7 +14,7 @@ from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
-from qpgov.http import Conflict
+from qpgov.http import Conflict, refusal
 from qpgov.models import Event
 
 from . import actions, postmortems, services
@@ -147,8 +147,10 @@ def resolve(request: HttpRequest, pk: int) -> HttpResponse:
     if request.user.pk != incident.commander_id:
         raise PermissionDenied("Only the incident commander may resolve it.")
     if incident.state != Incident.CONTAINED:
-        raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
-                       "only once it is contained.")
+        raise Conflict(f"The incident is {incident.stage}; it can be resolved "
+                       "only once it is contained.",
+                       links=[("See the response steps",
+                               incident.get_absolute_url() + "#incident-steps")])
     form = ResolveForm(request.POST or None, incident=incident)
     if request.method == "POST" and form.is_valid():
         services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
@@ -223,6 +225,7 @@ def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
         "can_amend": doc is pm and pm.state == pm.PUBLISHED and roles.can(user, "edit_postmortem"),
         "publish_form": publish_form or PublishForm(),
         "send_back_form": send_back_form or SendBackForm(),
+        "error_forms": [f for f in (form, publish_form, send_back_form) if f is not None],
     }
     return render(request, "incidents/postmortem.html", ctx, status=status)
 
@@ -277,16 +280,20 @@ def _save_text(request: HttpRequest, doc, *, submit: bool) -> HttpResponse:
 def postmortem_publish(request: HttpRequest, pk: int, amendment_id: int | None = None):
     doc = _get_document(request, pk, amendment_id, "approve_postmortem")
     form = PublishForm(request.POST)
-    if form.is_valid():
-        try:
-            doc = postmortems.publish(doc, request.user, form.cleaned_data["override_reason"])
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            pm = doc if isinstance(doc, Postmortem) else doc.postmortem
-            messages.success(request, f"Published at {pm.get_public_url()}.")
-            return redirect(doc)
-    return _document_page(request, doc, publish_form=form, status=400)
+    if not form.is_valid():
+        return _document_page(request, doc, publish_form=form, status=400)
+    try:
+        doc = postmortems.publish(doc, request.user, form.cleaned_data["override_reason"])
+    except ValidationError as exc:
+        # Back to the document, the reason at the top: nothing typed is lost (a refusal
+        # here means no override reason was given), and the address is the page's own.
+        url = doc.get_absolute_url()
+        messages.error(request, refusal(" ".join(exc.messages), [
+            ("See the findings", f"{url}#checks"), ("Override or send it back", f"{url}#review")]))
+        return redirect(doc)
+    pm = doc if isinstance(doc, Postmortem) else doc.postmortem
+    messages.success(request, f"Published at {pm.get_public_url()}.")
+    return redirect(doc)
 
 
 @login_required
