@@ -17,7 +17,7 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from . import policy, services
+from . import policy, services, status
 from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
 from .models import EmailDelivery, Proposal, State, Vote
 
@@ -130,6 +130,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "revisions": proposal.revisions.select_related("author"),
         "events": events,
         "decision_due": decision_due,
+        "status_line": status.status_line(proposal, now, counted),
         "set_aside_count": len(set_aside),
         "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,
