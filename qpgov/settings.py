@@ -343,6 +343,12 @@ QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else 
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+# What the signed-in home page lists (qpgov/inbox.py): one function per app.
+# Fleet alerts and readiness add theirs here once they exist.
+QPGOV_INBOX_SECTIONS = [
+    "changes.inbox.sections",
+    "incidents.inbox.sections",
+]
 # How long a due step may wait for a worker before the incident page says so:
 # a healthy worker picks a step up within a second or two, so "waiting for a
 # worker" sooner than this would only alarm people.
