@@ -322,9 +322,16 @@ CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusals_one_line": {"()": "qpgov.logfilters.RefusalsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would print each record a
+        # second time: the root handler alone prints it.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["refusals_one_line"]},
+    },
 }
 
 # Change control.

@@ -98,3 +98,13 @@ def test_the_sign_in_error_is_announced(client, rita):
     html = client.post(reverse("login"), {"username": "rita", "password": "wrong"}).content.decode()
     main = html[html.index("<main"):]
     assert 'role="alert"' in main and "correct username and password" in main
+
+
+def test_severity_is_a_deliberate_choice(client, rita, demo_node):
+    client.force_login(rita)
+    html = client.get(reverse("incidents:declare")).content.decode()
+    select = html[html.index('name="severity"'):html.index("</select>", html.index('name="severity"'))]
+    assert '<option value="" selected>' in select
+    response = client.post(reverse("incidents:declare"), {
+        "title": "Fork at height 10", "nodes": [demo_node.pk], "commander": rita.pk})
+    assert response.status_code == 200 and 'href="#id_severity"' in response.content.decode()
