@@ -18,7 +18,7 @@ from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquer
 from django.urls import reverse
 from django.utils import timezone
 
-from qpgov import eventlog, pagecache, roles
+from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
 
 from . import notify, policy
@@ -67,8 +67,9 @@ def unreachable_reason(proposal: Proposal, eligible: int | None = None) -> str |
     required = policy.required_approvals(rules.rule, eligible)
     if eligible < required:
         return (
-            f"This proposal could never be approved: it needs {required} approval(s) from "
-            f"{rules.approver_role}, and only {eligible} member(s) other than you can vote. "
+            f"This proposal could never be approved: it needs {wording.count(required, 'approval')} from "
+            f"{rules.approver_role}, and only {wording.count(eligible, 'member')} other than you "
+            "can vote. "
             f"Ask an administrator to staff {rules.approver_role} first."
         )
     return None

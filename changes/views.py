@@ -87,7 +87,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     # a due decision within a minute; until then the page says it is due.
     counted = services.tally(proposal) if proposal.state == State.IN_REVIEW else None
     decision_due = services.due_decision(proposal, now, counted) is not None
-    events = list(Event.objects.for_subject(proposal))
+    events = list(Event.objects.for_subject(proposal).select_related("actor"))
 
     votes = list(proposal.votes.select_related("voter").order_by("-revision", "cast_at"))
     current = [v for v in votes if v.revision == proposal.revision]
