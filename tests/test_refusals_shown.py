@@ -84,14 +84,16 @@ def test_a_form_with_errors_lists_them_at_the_top_linked_to_each_field(client, r
     assert 'id="id_title"' in html
 
 
-def test_help_text_is_reachable_from_the_field_it_describes(client, rita):
-    client.force_login(rita)
-    html = client.get(reverse("incidents:declare")).content.decode()
-    described = re.findall(r'aria-describedby="([^"]+)"', html)
-    assert described
-    for ref in described:
+@pytest.mark.parametrize("who, url", [("rita", "incidents:declare"), ("alice", "changes:create"),
+                                      ("olga", "fleet:node_add"), (None, "password_reset")])
+def test_help_text_is_reachable_from_the_field_it_describes(client, rita, alice, olga, who, url):
+    if who:
+        client.force_login({"rita": rita, "alice": alice, "olga": olga}[who])
+    html = client.get(reverse(url)).content.decode()
+    for ref in re.findall(r'aria-describedby="([^"]+)"', html):
         for one in ref.split():
             assert f'id="{one}"' in html, f"aria-describedby points at missing #{one}"
+    assert "<form" in html
 
 
 def test_the_sign_in_error_is_announced(client, rita):
@@ -108,3 +110,16 @@ def test_severity_is_a_deliberate_choice(client, rita, demo_node):
     response = client.post(reverse("incidents:declare"), {
         "title": "Fork at height 10", "nodes": [demo_node.pk], "commander": rita.pk})
     assert response.status_code == 200 and 'href="#id_severity"' in response.content.decode()
+
+
+def test_the_outcome_radios_are_a_fieldset_with_a_legend(client, alice, olga, oscar):
+    from changes import services
+    from tests.factories import in_review, vote
+
+    p = in_review(alice)
+    vote(p, olga)
+    services.decide(p.pk, p.earliest_decision_at)
+    client.force_login(oscar)
+    html = client.get(reverse("changes:implementation", args=[p.pk])).content.decode()
+    assert 'for=""' not in html
+    assert re.search(r"<fieldset class=\"field\">\s*<legend>Outcome</legend>", html)
