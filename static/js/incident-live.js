@@ -15,13 +15,21 @@
   var FIRST_DELAY = 3000, MAX_DELAY = 60000, GIVE_UP_AFTER = 30 * 60 * 1000;
   var delay = FIRST_DELAY, lastChange = Date.now();
 
-  // The CSRF token in each form is masked afresh on every render: not a change.
+  // The CSRF token in each form is masked afresh on every render, and a reader may
+  // have opened a try's output: neither is a change.
   function comparable(el) {
     var copy = el.cloneNode(true);
     copy.querySelectorAll("input[name=csrfmiddlewaretoken]").forEach(function (input) {
       input.removeAttribute("value");
     });
+    copy.querySelectorAll("details").forEach(function (d) { d.removeAttribute("open"); });
     return copy.innerHTML;
+  }
+
+  function openDetails(el) {
+    var open = [];
+    el.querySelectorAll("details").forEach(function (d, i) { if (d.open) open.push(i); });
+    return open;
   }
 
   function swap(fresh) {
@@ -31,7 +39,10 @@
       if (!here || comparable(here) === comparable(incoming)) return;
       var focused = document.activeElement;
       var focusId = focused && here.contains(focused) ? focused.id : "";
+      var open = openDetails(here);
       here.innerHTML = incoming.innerHTML;
+      var details = here.querySelectorAll("details");
+      open.forEach(function (i) { if (details[i]) details[i].open = true; });
       if (focusId) {
         var again = document.getElementById(focusId);
         if (again) again.focus();
