@@ -22,6 +22,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py demo_node --setup
+	$(PY) manage.py demo_alert --setup
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 # The whole suite. DATABASE_URL and CELERY_BROKER_URL pick PostgreSQL and Redis;

@@ -1,12 +1,65 @@
-"""Read-only admin for staff. Core Ops keep the registry through the node pages."""
+"""Admin for staff: nodes read-only (Core Ops keep the registry through the node pages);
+alert receivers (tokens) and alert rules are kept here; what came in is read-only."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from qpgov.admin import ReadOnlyAdmin
 
-from .models import Node
+from .models import AlertDelivery, AlertGroup, AlertReceiver, AlertRule, MonitoringSilence, Node
 
 
 @admin.register(Node)
 class NodeAdmin(ReadOnlyAdmin):
     list_display = ["name", "environment", "role", "target", "unit", "frozen"]
+
+
+# --- Alerts -------------------------------------------------------------------------------
+
+
+@admin.register(AlertReceiver)
+class AlertReceiverAdmin(admin.ModelAdmin):
+    """Staff create receivers and rotate their tokens; a token is shown once, then only its hash is kept."""
+
+    list_display = ["name", "active", "created_at", "token_rotated_at"]
+    readonly_fields = ["token_rotated_at"]
+    fields = ["name", "active", "token_rotated_at"]
+    actions = ["rotate_token"]
+
+    def save_model(self, request, obj, form, change):
+        token = obj.issue_token() if not change else None
+        super().save_model(request, obj, form, change)
+        if token:
+            self._show_once(request, obj, token)
+
+    @admin.action(description="Rotate the token (the old one stops working at once)")
+    def rotate_token(self, request, queryset):
+        for receiver in queryset:
+            token = receiver.issue_token()
+            receiver.save(update_fields=["token_hash", "token_rotated_at"])
+            self._show_once(request, receiver, token)
+
+    def _show_once(self, request, receiver, token):
+        messages.warning(request, f"Bearer token for {receiver.name}: {token} — copy it into "
+                                  "Alertmanager's http_config.authorization now; it is not shown again.")
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["alertname", "action", "severity", "description"]
+    list_filter = ["action", "severity"]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "receiver", "received_at", "status", "attempts", "alert_count", "group"]
+    list_filter = ["status"]
+
+
+@admin.register(AlertGroup)
+class AlertGroupAdmin(ReadOnlyAdmin):
+    list_display = ["id", "title", "status", "incomplete", "awaiting_confirmation", "last_received_at"]
+
+
+@admin.register(MonitoringSilence)
+class MonitoringSilenceAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "detected_at", "ended_at"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import string
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ from typing import BinaryIO, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from . import paths
+
 # Error classes: what a caller's retry policy decides on. Anything else that
 # escapes the driver is a bug or a misconfiguration, not a node's trouble.
 TIMEOUT = "Timeout"
 UNREACHABLE = "Unreachable"
 COMMAND_FAILED = "CommandFailed"
 STILL_RUNNING = "StillRunning"
+UNSAFE_VALUE = "UnsafeValue"  # never retried: the registry needs fixing
 NODE_ERRORS = frozenset({TIMEOUT, UNREACHABLE, COMMAND_FAILED, STILL_RUNNING})
 
 EXCERPT_CHARS = 4000
@@ -44,6 +48,9 @@ PRESETS: dict[str, dict[str, str]] = {
         "unfreeze": "systemctl start {unit}",
         "logs": "journalctl -u {unit} --since {since} --no-pager -o export",
         "snapshot": "tar -C {data_dir} -cf - .",
+        # Where data_dir really leads on a remote node, asked before a command that
+        # receives it (the worker cannot follow the node's symlinks itself).
+        "resolve": "realpath -e -- {data_dir}",
     },
     "demo": {
         "freeze": "sh {demo_dir}/node.sh stop {data_dir}",
@@ -51,6 +58,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "unfreeze": "sh {demo_dir}/node.sh start {data_dir}",
         "logs": "sh {demo_dir}/node.sh logs {data_dir} {since}",
         "snapshot": "tar -C {data_dir} -cf - .",
+        "resolve": "realpath -e -- {data_dir}",
     },
     # A drill touches no node: every command succeeds at once. For rehearsing the
     # runbook end to end (playbook section 8: incident drill) and for benchmarks.
@@ -89,6 +97,12 @@ class Unreachable(NodeActionError):
 
 class StillRunning(NodeActionError):
     error_class = STILL_RUNNING
+
+
+class UnsafeValue(NodeActionError):
+    """A node's value that must not reach a command. Not transient: a human fixes the registry."""
+
+    error_class = UNSAFE_VALUE
 
 
 @dataclass
@@ -163,15 +177,32 @@ class CommandDriver:
     def argv(self, node, name: str, **extra) -> list[str]:
         values = {"unit": node.unit, "data_dir": node.data_dir, "name": node.name,
                   "target": node.target, "demo_dir": str(DEMO_DIR), **extra}
-        command = [word.format(**values) for word in shlex.split(self.commands[name])]
+        template = shlex.split(self.commands[name])
+        ssh = shlex.split(settings.QPGOV_SSH_COMMAND) if node.target else []
+        check_values(node, values, _placeholders(template + ssh))
+        command = [word.format(**values) for word in template]
         if not node.target:
             return command
-        ssh = [word.format(**values) for word in shlex.split(settings.QPGOV_SSH_COMMAND)]
         # The remote side hands the command to a shell, so it travels quoted.
-        return ssh + [shlex.join(command)]
+        return [word.format(**values) for word in ssh] + [shlex.join(command)]
+
+    def _confine_remote(self, node, name: str) -> None:
+        """Before a remote command that receives data_dir, ask the node where that path really
+        leads (the "resolve" command) and refuse a path that leaves the data roots."""
+        if (not node.target or name == "resolve" or not self.commands.get("resolve")
+                or "data_dir" not in _placeholders(shlex.split(self.commands[name]))):
+            return
+        result = self._run(node, "resolve")
+        # The answer is the last line; ssh may print warnings to stderr before it.
+        lines = result.output.decode("utf-8", "replace").strip().splitlines()
+        real = lines[-1].strip() if lines else ""
+        if not real or paths.data_dir_problem(real, resolve=False):
+            raise UnsafeValue(f"{node.name}: on {node.target}, {node.data_dir} resolves to "
+                              f"{real or 'nothing'}, outside the node data roots", result)
 
     def _run(self, node, name: str, check: bool = True, stdout=None, **extra) -> CommandResult:
         argv = self.argv(node, name, **extra)
+        self._confine_remote(node, name)
         try:
             proc = subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.PIPE,
@@ -208,6 +239,25 @@ class CommandDriver:
             spool.close()
             raise
         return Stream(spool, size, digest.hexdigest(), result)
+
+
+def _placeholders(words: list[str]) -> set[str]:
+    return {field for word in words for _, field, _, _ in string.Formatter().parse(word) if field}
+
+
+def check_values(node, values: dict[str, str], used: set[str]) -> None:
+    """Refuse, right before a command runs, any value it would receive that could act as an
+    option or point outside the node data roots, whatever the registry was told."""
+    for field in sorted(used):
+        if str(values.get(field, "")).startswith("-"):
+            raise UnsafeValue(f"{node.name}: {field} starts with '-' and would be read as an option")
+    if node.target and ":" in node.target:
+        raise UnsafeValue(f"{node.name}: the target {node.target} names a port; ssh would take it "
+                          "as part of the host name (give the port in ~/.ssh/config)")
+    if "data_dir" in used:
+        # Symlinks are followed for a node on this machine; a remote node's are out of sight.
+        if problem := paths.data_dir_problem(node.data_dir, resolve=not node.target):
+            raise UnsafeValue(f"{node.name}: {problem}")
 
 
 def get_driver() -> NodeDriver:

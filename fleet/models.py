@@ -6,13 +6,28 @@ driver that acts on them lives next to it (fleet.drivers).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from . import paths
 
 # Node fields end up in shell commands (quoted, but still): keep them plain.
 NAME_RE = RegexValidator(r"^[a-z0-9][a-z0-9.-]{0,62}$", "Lowercase letters, digits, dots, dashes.")
+# ssh reads "host:2222" as a host name, not a port: refuse it, and say where a port goes.
+NO_PORT = RegexValidator(
+    r":", inverse_match=True,
+    message="No port here: ssh would read host:2222 as the host name. Give the port in the "
+            "worker's ~/.ssh/config (Host validator-7.internal / Port 2222).",
+)
 TARGET_RE = RegexValidator(
-    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$",
+    r"^([A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*$",
     "An SSH target like ops@validator-1.internal, or blank for this machine.",
 )
 UNIT_RE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,99}$", "A systemd unit name.")
@@ -30,25 +45,244 @@ class Node(models.Model):
     environment = models.CharField(max_length=10, choices=ENVIRONMENTS, default=MAINNET)
     role = models.CharField(max_length=10, choices=ROLES, default="validator")
     target = models.CharField(
-        max_length=200, blank=True, validators=[TARGET_RE],
+        max_length=200, blank=True, validators=[NO_PORT, TARGET_RE],
         help_text="SSH target (user@host); blank runs the commands on the worker's machine.",
     )
     unit = models.CharField(max_length=100, default="quantumpay-node", validators=[UNIT_RE])
     data_dir = models.CharField(
         max_length=300, default="/var/lib/quantumpay", validators=[PATH_RE],
-        help_text="The node's state directory; the default snapshot command tars it.",
+        help_text="The node's state directory, inside a configured data root "
+                  "(QPGOV_NODE_DATA_ROOTS); the snapshot command tars it.",
     )
     frozen = models.BooleanField(default=False)
     frozen_at = models.DateTimeField(null=True, blank=True)
-    # Set when a commander confirms unfreezing; cleared once the node runs again.
-    unfreeze_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["environment", "name"]
 
+    # What the node driver's command templates receive: what an incident copies
+    # when it is declared, and what the registry's events record.
+    DRIVER_FIELDS = ("name", "target", "unit", "data_dir")
+    REGISTRY_FIELDS = ("name", "environment", "role", "target", "unit", "data_dir")
+
     def __str__(self):
         return self.name
+
+    def clean(self):
+        errors = {}
+        for field in self.DRIVER_FIELDS:
+            if str(getattr(self, field)).startswith("-"):
+                errors[field] = "May not start with '-': a command would read it as an option."
+        # Symlinks can be followed here only for a node on this machine; the
+        # driver checks again on the worker, right before each command.
+        if problem := paths.data_dir_problem(self.data_dir, resolve=not self.target):
+            errors.setdefault("data_dir", problem)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def reach(self) -> str:
         return f"ssh {self.target}" if self.target else "local"
+
+
+# --- Alerts from Prometheus Alertmanager (playbook section 4) -----------------------------
+#
+# The webhook stores each request body as an AlertDelivery before anything else;
+# a task (fleet.tasks.process_alert_delivery) then upserts its alerts into
+# AlertGroup and Alert rows. Policy rows (AlertRule) say what an alert should lead
+# to; incidents.alerts acts on them (incidents use alerts, fleet never reaches up).
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a receiver token: enough for a 256-bit random secret, which no one can guess."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AlertReceiver(models.Model):
+    """One Alertmanager (or HA pair) allowed to post alerts, known by its bearer token's hash."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def issue_token(self) -> str:
+        """Set a fresh random token and return it; only its hash is kept, so show it once."""
+        token = "qpa_" + secrets.token_urlsafe(32)
+        self.token_hash = hash_token(token)
+        self.token_rotated_at = timezone.now()
+        return token
+
+    @classmethod
+    def for_token(cls, token: str) -> AlertReceiver | None:
+        """The active receiver whose token this is, compared in constant time, or None."""
+        if not token:
+            return None
+        presented = hash_token(token)
+        found = None
+        # Every active receiver is compared (there are a handful), without stopping
+        # early, so the time taken says nothing about which hash came close.
+        for receiver in cls.objects.filter(active=True).exclude(token_hash=""):
+            if hmac.compare_digest(receiver.token_hash, presented):
+                found = receiver
+        return found
+
+
+class AlertDelivery(models.Model):
+    """One webhook request as it arrived: the raw body is saved before it is processed."""
+
+    RECEIVED, PROCESSING, PROCESSED, FAILED = "received", "processing", "processed", "failed"
+    STATUSES = [(RECEIVED, "received"), (PROCESSING, "processing"), (PROCESSED, "processed"),
+                (FAILED, "failed")]
+
+    receiver = models.ForeignKey(AlertReceiver, models.PROTECT, related_name="deliveries")
+    received_at = models.DateTimeField(default=timezone.now)
+    body = models.TextField(help_text="The request body exactly as Alertmanager sent it.")
+    status = models.CharField(max_length=12, choices=STATUSES, default=RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    group = models.ForeignKey("AlertGroup", models.SET_NULL, null=True, blank=True,
+                              related_name="deliveries")
+    alert_count = models.PositiveIntegerField(null=True, blank=True)
+    truncated_alerts = models.PositiveIntegerField(default=0)
+    skipped_alerts = models.PositiveIntegerField(
+        default=0, help_text="Alerts in the body that could not be read (no fingerprint, a bad date).")
+    # Alerts this delivery created or changed; the rest of alert_count (less the
+    # skipped) were re-sends that changed nothing.
+    changed_alerts = models.PositiveIntegerField(default=0)
+    # It carried the always-firing watchdog alert: monitoring was alive when it came.
+    heard_watchdog = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "alert deliveries"
+        indexes = [models.Index(fields=["status", "received_at"]),
+                   models.Index(fields=["heard_watchdog", "received_at"])]
+
+    def __str__(self):
+        return f"delivery {self.pk} from {self.receiver_id} ({self.status})"
+
+
+class AlertGroup(models.Model):
+    """Alertmanager's notification group, by its groupKey; re-sends land on the same row."""
+
+    FIRING, RESOLVED = "firing", "resolved"
+    STATUSES = [(FIRING, "firing"), (RESOLVED, "resolved")]
+
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    group_key = models.TextField()
+    receiver_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=STATUSES, default=FIRING)
+    group_labels = models.JSONField(default=dict, blank=True)
+    common_labels = models.JSONField(default=dict, blank=True)
+    common_annotations = models.JSONField(default=dict, blank=True)
+    external_url = models.CharField(max_length=500, blank=True)
+    first_received_at = models.DateTimeField(default=timezone.now)
+    last_received_at = models.DateTimeField(default=timezone.now)
+    # Alertmanager left alerts out of a notification (webhook max_alerts): what
+    # qpgov holds for this group is not all there was.
+    incomplete = models.BooleanField(default=False)
+    truncated_alerts = models.PositiveIntegerField(default=0)
+    # Set when a firing alert's rule asks a human to confirm; cleared once declared.
+    awaiting_confirmation = models.BooleanField(default=False)
+    confirmation_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-last_received_at", "-id"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("alerts:group", args=[self.pk])
+
+    @staticmethod
+    def hash_key(group_key: str) -> str:
+        return hashlib.sha256(group_key.encode()).hexdigest()
+
+    @property
+    def title(self) -> str:
+        labels = self.group_labels or self.common_labels
+        return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or self.group_key[:80]
+
+
+class Alert(models.Model):
+    """One alert instance, identified by (fingerprint, startsAt); judged by its own status."""
+
+    FIRING, RESOLVED = "firing", "resolved"
+    STATUSES = [(FIRING, "firing"), (RESOLVED, "resolved")]
+
+    group = models.ForeignKey(AlertGroup, models.CASCADE, related_name="alerts")
+    fingerprint = models.CharField(max_length=64)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=STATUSES)
+    alertname = models.CharField(max_length=200, blank=True, db_index=True)
+    labels = models.JSONField(default=dict)
+    annotations = models.JSONField(default=dict, blank=True)
+    generator_url = models.CharField(max_length=1000, blank=True)
+    node = models.ForeignKey(Node, models.SET_NULL, null=True, blank=True, related_name="alerts")
+    first_received_at = models.DateTimeField(default=timezone.now)
+    # The delivery that last changed this row: an older delivery processed late
+    # (a re-dispatched one) never undoes what a newer one said.
+    last_delivery = models.ForeignKey(AlertDelivery, models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
+
+    class Meta:
+        ordering = ["-starts_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["fingerprint", "starts_at"], name="one_alert_per_start"),
+        ]
+        indexes = [models.Index(fields=["group", "status"])]
+
+    def __str__(self):
+        return f"{self.alertname or self.fingerprint} ({self.status})"
+
+
+class AlertRule(models.Model):
+    """What an alert with this alertname leads to: record it, ask a human, or declare at once."""
+
+    RECORD, CONFIRM, DECLARE = "record", "confirm", "declare"
+    ACTIONS = [(RECORD, "record only"), (CONFIRM, "open for a human to confirm"),
+               (DECLARE, "declare an incident at once")]
+    # The incident severities (incidents.models.Incident.SEVERITIES), named here
+    # because fleet does not import incidents; incidents.alerts checks they agree.
+    SEVERITIES = [("SEV1", "SEV1"), ("SEV2", "SEV2"), ("SEV3", "SEV3")]
+
+    alertname = models.CharField(max_length=200, unique=True)
+    action = models.CharField(max_length=10, choices=ACTIONS, default=RECORD)
+    severity = models.CharField(max_length=4, choices=SEVERITIES, default="SEV2",
+                                help_text="For confirm (pre-filled) and declare.")
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["alertname"]
+
+    def __str__(self):
+        return f"{self.alertname}: {self.get_action_display()}"
+
+
+class MonitoringSilence(models.Model):
+    """A stretch of time when the always-firing watchdog alert was not heard."""
+
+    started_at = models.DateTimeField(help_text="When the watchdog was last heard (or expected).")
+    detected_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # True while open, NULL once ended: the unique index then allows one open
+    # silence at most (NULLs never collide), whatever two sweeps do at once.
+    open = models.BooleanField(null=True, default=True, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-detected_at"]
+
+    def __str__(self):
+        return f"monitoring silent since {self.started_at:%Y-%m-%d %H:%M}"

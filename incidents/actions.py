@@ -75,12 +75,13 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
     failures: list[tuple[str, str]] = []
     acted = 0
     # The claim read the nodes (incidents.tasks._claim); sort them here rather than ask again.
-    for node in sorted(step.incident.nodes.all(), key=lambda node: node.name):
-        if node.id in done:
+    # Each is the copy taken at declaration (IncidentNode): a registry edit since cannot move it.
+    for node in sorted(step.incident.members.all(), key=lambda member: member.name):
+        if node.node_id in done:
             continue
         acted += 1
         attempt = StepAttempt.objects.create(
-            step=step, node=node, attempt=step.attempts, status=ResponseStep.RUNNING,
+            step=step, node_id=node.node_id, attempt=step.attempts, status=ResponseStep.RUNNING,
             task_id=task_id,
         )
         try:
@@ -121,9 +122,7 @@ def freeze(step, task_id):
     driver = get_driver()
 
     def record(node, _):
-        Node.objects.filter(id=node.id).update(
-            frozen=True, frozen_at=timezone.now(), unfreeze_requested_at=None
-        )
+        Node.objects.filter(id=node.node_id).update(frozen=True, frozen_at=timezone.now())
         return [eventlog.entry(step.incident, "node_frozen",
                                note=f"{node.name} stopped and confirmed inactive",
                                data={"node": node.name})]
@@ -167,7 +166,7 @@ def _evidence_recorder(incident, kind):
     def record(node, stored):
         name, size, sha256 = stored
         evidence = Evidence.objects.create(
-            incident=incident, node=node, kind=kind, storage_name=name, size=size, sha256=sha256,
+            incident=incident, node_id=node.node_id, kind=kind, storage_name=name, size=size, sha256=sha256,
         )
         return [eventlog.entry(incident, "evidence_collected", note=f"{kind} of {node.name}: {name}",
                                revision_hash=sha256, data={"evidence": evidence.pk, "size": size})]

@@ -2,7 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 from qpgov import roles
 from qpgov.text import SingleLineTextMixin
 
@@ -50,6 +50,9 @@ class DeclareForm(SingleLineTextMixin, forms.Form):
     commander = forms.ModelChoiceField(queryset=responders())
     summary = forms.CharField(widget=forms.Textarea, required=False,
                               help_text="What is known so far. Markdown.")
+    # Set when declared from an alert group's page: the group is attached to the incident.
+    alert_group = forms.ModelChoiceField(queryset=AlertGroup.objects.all(), required=False,
+                                         widget=forms.HiddenInput)
 
     def clean_summary(self):
         return within_markdown_limit(self.cleaned_data["summary"])

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 
 from . import runbook
 
@@ -38,11 +38,13 @@ class Incident(FSMModelMixin, models.Model):
     RESOLVED, POSTMORTEM_DRAFTED = "resolved", "postmortem_drafted"
     STATES = [(DECLARED, "declared"), (RESPONDING, "responding"), (CONTAINED, "contained"),
               (RESOLVED, "resolved"), (POSTMORTEM_DRAFTED, "post-mortem drafted")]
+    # While an incident is in one of these states it holds its nodes stopped.
+    UNRESOLVED = (DECLARED, RESPONDING, CONTAINED)
 
     title = models.CharField(max_length=200)
     severity = models.CharField(max_length=4, choices=SEVERITIES)
     summary = models.TextField(blank=True)
-    nodes = models.ManyToManyField(Node, related_name="incidents")
+    nodes = models.ManyToManyField(Node, related_name="incidents", through="IncidentNode")
     detected_at = models.DateTimeField(default=timezone.now)
     declared_at = models.DateTimeField(default=timezone.now)
     declared_by = models.ForeignKey(
@@ -55,8 +57,13 @@ class Incident(FSMModelMixin, models.Model):
     state = FSMField(default=DECLARED, choices=STATES, protected=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True)
+    # The Alertmanager groups this incident was declared from or took in
+    # (incidents.alerts): their later alerts go on its timeline.
+    alert_groups = models.ManyToManyField(AlertGroup, blank=True, related_name="incidents")
 
     objects = IncidentQuerySet.as_manager()
+
+    OPEN_STATES = (DECLARED, RESPONDING, CONTAINED)
 
     class Meta:
         ordering = ["-declared_at"]
@@ -101,6 +108,46 @@ class Incident(FSMModelMixin, models.Model):
     @transition(field=state, source=RESOLVED, target=POSTMORTEM_DRAFTED)
     def draft_postmortem(self):
         pass
+
+
+class IncidentNode(models.Model):
+    """One affected node of an incident, with what the driver uses copied when it was declared.
+
+    Every step acts on this copy, not on the registry, so a registry edit during
+    the response cannot move it (issue 12). It also holds the commander's
+    request to start the node again, so the request names the incident that asked.
+    """
+
+    id = models.AutoField(primary_key=True)  # the table began as Django's own many-to-many table
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="members")
+    node = models.ForeignKey(Node, models.CASCADE, related_name="+")
+    name = models.CharField(max_length=63)
+    target = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=100)
+    data_dir = models.CharField(max_length=300)
+    # Set when the commander confirms unfreezing on resolve; cleared once done or refused.
+    unfreeze_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "incidents_incident_nodes"
+        unique_together = [("incident", "node")]
+
+    def __str__(self):
+        return f"{self.name} in INC-{self.incident_id}"
+
+    @classmethod
+    def copy_of(cls, incident: Incident, node: Node) -> IncidentNode:
+        return cls(incident=incident, node=node,
+                   **{field: getattr(node, field) for field in Node.DRIVER_FIELDS})
+
+    def registry_changes(self) -> list[tuple[str, str, str]]:
+        """(field, value copied at declaration, value in the registry now) for each that differs."""
+        return [(field, getattr(self, field), getattr(self.node, field))
+                for field in Node.DRIVER_FIELDS if getattr(self, field) != getattr(self.node, field)]
+
+    @property
+    def reach(self) -> str:
+        return f"ssh {self.target}" if self.target else "local"
 
 
 class ResponseStep(models.Model):

@@ -11,19 +11,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 from qpgov import eventlog, roles
 from qpgov.dispatch import send_on_commit
 from qpgov.http import Conflict
 
 from . import runbook
-from .models import Acknowledgement, Incident, ResponseStep
+from .models import Acknowledgement, Incident, IncidentNode, ResponseStep
 from .tasks import advance, unfreeze_node
 
 
 def declare(*, title: str, severity: str, nodes, declared_by, commander=None, summary: str = "",
-            detected_at=None) -> Incident:
-    """Save the incident, all its steps and the first timeline event; queue step one on commit."""
+            detected_at=None, alert_groups=()) -> Incident:
+    """Save the incident, all its steps and the first timeline event; queue step one on commit.
+
+    `alert_groups` are the Alertmanager groups it is declared from: they are attached
+    (their later alerts go on its timeline) and no longer wait for confirmation.
+    """
     roles.require(declared_by, "declare_incident")
     commander = commander or declared_by
     if not roles.can(commander, "run_response"):
@@ -33,6 +37,12 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         raise ValidationError("Name at least one affected node.")
     book = runbook.get()
     with transaction.atomic():
+        # Lock the nodes (in id order) and read them afresh: the response is driven
+        # from the copy taken here, and an unfreeze under way finishes first.
+        wanted = {n.id for n in nodes}
+        nodes = list(Node.objects.select_for_update().filter(id__in=wanted).order_by("id"))
+        if len(nodes) != len(wanted):
+            raise ValidationError("A node was removed from the registry meanwhile; declare again.")
         incident = Incident(
             title=title, severity=severity, summary=summary, declared_by=declared_by,
             commander=commander, detected_at=detected_at or timezone.now(),
@@ -40,7 +50,16 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         )
         incident.full_clean(exclude=["nodes", "state"])
         incident.save()
-        incident.nodes.set(nodes)
+        IncidentNode.objects.bulk_create(IncidentNode.copy_of(incident, node) for node in nodes)
+        # A node this incident holds is not started again on an earlier incident's word.
+        withdrawn = list(IncidentNode.objects.select_related("incident").filter(
+            node__in=nodes, unfreeze_requested_at__isnull=False))
+        IncidentNode.objects.filter(id__in=[m.id for m in withdrawn]).update(unfreeze_requested_at=None)
+        alert_groups = list(alert_groups)
+        if alert_groups:
+            incident.alert_groups.set(alert_groups)
+            AlertGroup.objects.filter(id__in=[g.id for g in alert_groups]).update(
+                awaiting_confirmation=False)
         steps = ResponseStep.objects.bulk_create(
             ResponseStep(incident=incident, kind=kind, position=i)
             for i, kind in enumerate(book.steps, start=1)
@@ -55,11 +74,16 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
                  f"commander {commander}; runbook {book.version}; "
                  f"detected {incident.detected_at:%Y-%m-%d %H:%M} UTC",
             data={"nodes": [n.name for n in nodes], "runbook_version": book.version,
-                  "detected_at": incident.detected_at.isoformat()},
+                  "detected_at": incident.detected_at.isoformat(),
+                  **({"alert_groups": [g.id for g in alert_groups]} if alert_groups else {})},
         )
         # The steps as just created need not be read back, if the database
         # returned their ids (PostgreSQL, SQLite 3.35+).
-        advance(incident, [detected, declared], locked=True,
+        withdrawals = [eventlog.entry(
+            member.incident, "unfreeze_withdrawn", actor=declared_by,
+            note=f"{member.name}: not started, INC-{incident.pk} holds it now",
+            data={"node": member.name, "held_by": incident.pk}) for member in withdrawn]
+        advance(incident, [detected, declared, *withdrawals], locked=True,
                 steps=steps if all(s.pk for s in steps) else None)
     return incident
 
@@ -131,6 +155,11 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
                            links=[("See the response steps",
                                    incident.get_absolute_url() + "#incident-steps")])
         unfreeze = [n for n in unfreeze if n in set(incident.nodes.all())]
+        if holders := _other_holders(incident, unfreeze):
+            raise Conflict("Not resolved: " + "; ".join(
+                f"{node.name} is held by {', '.join(f'INC-{i.pk} ({i.get_state_display()})' for i in held)}"
+                for node, held in holders.items()) + ". Untick it; the last incident to resolve "
+                "may start it.")
         incident.resolution = resolution
         incident.resolve()
         incident.save()
@@ -138,17 +167,28 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
                                  to_state=incident.state, note=resolution,
                                  data={"unfreeze": [n.name for n in unfreeze]})]
         for node in unfreeze:
-            if Node.objects.filter(id=node.id, frozen=True).update(
+            if IncidentNode.objects.filter(incident=incident, node=node, node__frozen=True).update(
                 unfreeze_requested_at=timezone.now()
             ):
                 events.append(eventlog.entry(
                     incident, "unfreeze_confirmed", actor=user,
                     note=f"{node.name}: commander confirmed it may run again",
                     data={"node": node.name}))
-                send_on_commit(unfreeze_node, node.id)
+                send_on_commit(unfreeze_node, node.id, incident.pk)
         # The chain head is locked last, after the incident, its steps and nodes.
         advance(incident, events, locked=True)
     return incident
+
+
+def _other_holders(incident: Incident, nodes) -> dict:
+    """{node: [other unresolved incidents that hold it]} for the nodes some other incident holds."""
+    holders: dict = {}
+    for node in nodes:
+        held = list(Incident.objects.filter(nodes=node, state__in=Incident.UNRESOLVED)
+                    .exclude(pk=incident.pk).order_by("pk"))
+        if held:
+            holders[node] = held
+    return holders
 
 
 def acknowledge(incident: Incident, user) -> Acknowledgement:

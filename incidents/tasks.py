@@ -26,7 +26,7 @@ from qpgov.dispatch import send_now, send_on_commit
 from qpgov.wording import count
 
 from . import actions, runbook
-from .models import Incident, NotificationDelivery, ResponseStep, StepAttempt
+from .models import Incident, IncidentNode, NotificationDelivery, ResponseStep, StepAttempt
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,13 @@ def _claim(step_id: int, task_id: str) -> ResponseStep | None:
         return None  # not due yet: an early retry message, or its turn has not come
     incident = step.incident
     # Every step acts on or names the incident's nodes: read them once, here,
-    # where the lease needs their number; incident.nodes.all() reuses them.
-    prefetch_related_objects([incident], "nodes")
+    # where the lease needs their number; incident.members.all() reuses them.
+    prefetch_related_objects([incident], "members")
     # Long enough for every node's commands to hit their timeout, so the sweep
     # never takes a step from a worker that is merely slow.
     lease = max(step.policy.lease,
                 timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT
-                          * len(incident.nodes.all()) + 60))
+                          * len(incident.members.all()) + 60))
     unfinished_before = ResponseStep.objects.filter(
         incident_id=step.incident_id, position__lt=step.position
     ).exclude(status__in=ResponseStep.DONE)
@@ -263,10 +263,10 @@ def sweep_steps() -> dict:
         send_now(run_step, step_id)
         counts["redispatched"] += 1
     counts["reminded"] = _remind_council(now)
-    for node_id in Node.objects.filter(
-        frozen=True, unfreeze_requested_at__lte=now - SWEEP_GRACE
-    ).values_list("id", flat=True):
-        send_now(unfreeze_node, node_id)
+    for node_id, incident_id in IncidentNode.objects.filter(
+        node__frozen=True, unfreeze_requested_at__lte=now - SWEEP_GRACE
+    ).values_list("node_id", "incident_id"):
+        send_now(unfreeze_node, node_id, incident_id)
         counts["unfreezes"] += 1
     return counts
 
@@ -289,24 +289,49 @@ def _remind_council(now) -> int:
 
 
 @shared_task(name="incidents.unfreeze_node", acks_late=True)
-def unfreeze_node(node_id: int) -> None:
-    """Start a frozen node again, once its commander has confirmed it when resolving."""
-    node = Node.objects.filter(id=node_id, frozen=True, unfreeze_requested_at__isnull=False).first()
-    if node is None:
-        return
-    incident = node.incidents.order_by("-declared_at").first()
-    try:
-        result = get_driver().unfreeze(node)
-    except NodeActionError as exc:
-        # Never retried on its own: a validator that will not start is a human's problem.
-        Node.objects.filter(id=node_id).update(unfreeze_requested_at=None)
-        if incident:
-            eventlog.append(incident, "unfreeze_failed", note=f"{node.name}: {exc}",
-                            data={"node": node.name, "error_class": exc.error_class})
-        return
+def unfreeze_node(node_id: int, incident_id: int | None = None) -> None:
+    """Start a frozen node again, as incident `incident_id`'s commander confirmed on resolving.
+
+    The node's row stays locked from the checks to the final update, so an
+    incident declared on the node meanwhile waits, then freezes it again. The
+    node is started only if no other unresolved incident holds it; the final
+    update happens only if the same request still stands; every event goes on
+    the incident that asked. (A message without `incident_id` predates these rules.)
+    """
     with transaction.atomic():
-        if Node.objects.filter(id=node_id, frozen=True).update(
-            frozen=False, frozen_at=None, unfreeze_requested_at=None
-        ) and incident:
-            eventlog.append(incident, "node_unfrozen", note=f"{node.name} started again",
-                            data={"node": node.name, "exit_code": result.exit_code})
+        if Node.objects.select_for_update().filter(id=node_id, frozen=True).first() is None:
+            return
+        asked = IncidentNode.objects.select_related("incident").filter(
+            node_id=node_id, unfreeze_requested_at__isnull=False)
+        if incident_id is not None:
+            asked = asked.filter(incident_id=incident_id)
+        member = asked.order_by("unfreeze_requested_at").first()
+        if member is None:
+            return  # nobody asked, it was withdrawn, or another task did it
+        incident = member.incident
+        same_request = IncidentNode.objects.filter(
+            id=member.id, unfreeze_requested_at=member.unfreeze_requested_at)
+        holders = list(Incident.objects.filter(nodes=node_id, state__in=Incident.UNRESOLVED)
+                       .exclude(pk=incident.pk).order_by("pk"))
+        if holders:
+            same_request.update(unfreeze_requested_at=None)
+            held_by = ", ".join(f"INC-{i.pk}" for i in holders)
+            eventlog.append(incident, "unfreeze_refused",
+                            note=f"{member.name}: not started, {held_by} still holds it",
+                            data={"node": member.name, "held_by": [i.pk for i in holders]})
+            return
+        try:
+            result = get_driver().unfreeze(member)  # the values copied at declaration
+        except NodeActionError as exc:
+            # Never retried on its own: a validator that will not start is a human's problem.
+            same_request.update(unfreeze_requested_at=None)
+            eventlog.append(incident, "unfreeze_failed", note=f"{member.name}: {exc}",
+                            data={"node": member.name, "error_class": exc.error_class})
+            return
+        if same_request.update(unfreeze_requested_at=None) != 1:
+            log.warning("unfreeze of %s for INC-%s: the request changed meanwhile", member.name,
+                        incident.pk)
+            return
+        Node.objects.filter(id=node_id, frozen=True).update(frozen=False, frozen_at=None)
+        eventlog.append(incident, "node_unfrozen", note=f"{member.name} started again",
+                        data={"node": member.name, "exit_code": result.exit_code})

@@ -17,7 +17,7 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict, refusal
 from qpgov.models import Event
 
-from . import actions, postmortems, services
+from . import actions, alerts, postmortems, services
 from .forms import (
     AmendmentForm,
     DeclareForm,
@@ -75,7 +75,8 @@ def _live_context(request: HttpRequest, incident: Incident) -> dict:
         "acknowledgements": incident.acknowledgements.select_related("user"),
         "deliveries": incident.deliveries.all(),
         "postmortem": getattr(incident, "postmortem", None),
-        "nodes": incident.nodes.all(),
+        "nodes": incident.members.select_related("node").order_by("name"),
+        "alert_groups": incident.alert_groups.all(),
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
     }
@@ -102,6 +103,8 @@ def live(request: HttpRequest, pk: int) -> HttpResponse:
 def declare(request: HttpRequest) -> HttpResponse:
     roles.require(request.user, "declare_incident")
     initial = {"commander": request.user} if roles.can(request.user, "run_response") else {}
+    if request.method != "POST" and request.GET.get("alert_group"):
+        initial.update(alerts.declare_initial(request.GET["alert_group"]))
     form = DeclareForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -110,6 +113,7 @@ def declare(request: HttpRequest) -> HttpResponse:
                 title=data["title"], severity=data["severity"], nodes=data["nodes"],
                 summary=data["summary"], detected_at=data["detected_at"],
                 declared_by=request.user, commander=data["commander"],
+                alert_groups=[data["alert_group"]] if data["alert_group"] else (),
             )
         except ValidationError as exc:
             form.add_error(None, exc)

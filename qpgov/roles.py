@@ -37,6 +37,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "run_response": frozenset({RESPONDERS}),
     "download_evidence": frozenset({RESPONDERS}),
     "manage_nodes": frozenset({CORE_OPS}),
+    # Alerts from monitoring (playbook section 4).
+    "view_alerts": frozenset({CORE_OPS, RESPONDERS, COUNCIL}),
     "acknowledge_incident": frozenset({COUNCIL}),
     # Public transparency.
     "edit_postmortem": frozenset({RESPONDERS}),
@@ -52,6 +54,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("New proposal", "changes:create", "propose_change"),
     ("Incidents", "incidents:list", "view_incidents"),
     ("Role changes", "role_changes", "view_role_changes"),
+    ("Alerts", "alerts:list", "view_alerts"),
 )
 
 

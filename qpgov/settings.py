@@ -300,6 +300,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.sweep_steps",
         "schedule": timedelta(seconds=60),
     },
+    "fleet-sweep-alert-deliveries": {
+        "task": "fleet.sweep_alert_deliveries",
+        "schedule": timedelta(seconds=60),
+    },
+    "fleet-check-watchdog": {
+        "task": "fleet.check_watchdog",
+        "schedule": timedelta(seconds=60),
+    },
     "reconcile-roles": {
         "task": "qpgov.tasks.reconcile_roles",
         "schedule": timedelta(minutes=5),
@@ -350,6 +358,16 @@ QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else 
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
+# A node's data directory must lie inside one of these (separated by ":"); the
+# snapshot step archives it, so this is what keeps it off the worker's keys.
+# Dev adds the demo nodes' folder. See docs/security.md.
+QPGOV_NODE_DATA_ROOTS = [
+    Path(root) for root in os.getenv(
+        "QPGOV_NODE_DATA_ROOTS",
+        f"/var/lib/quantumpay:{QPGOV_DEMO_NODE_DIR}" if DEV else "/var/lib/quantumpay",
+    ).split(":") if root
+]
 # What the signed-in home page lists (qpgov/inbox.py): one function per app.
 # Fleet alerts and readiness add theirs here once they exist.
 QPGOV_INBOX_SECTIONS = [
@@ -371,7 +389,6 @@ STORAGES["evidence"] = {
 }
 QPGOV_INCIDENT_WEBHOOK_URL = os.getenv("QPGOV_INCIDENT_WEBHOOK_URL", "")
 QPGOV_INCIDENT_WEBHOOK_SECRET = os.getenv("QPGOV_INCIDENT_WEBHOOK_SECRET", "")
-QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
 
 # qpgov's own metrics at /metrics (qpgov/metrics.py; docs/operations.md,
 # "Monitoring qpgov itself"). Readable from an allowed client address or with
@@ -381,3 +398,17 @@ QPGOV_METRICS_TOKEN = os.getenv("QPGOV_METRICS_TOKEN", "")
 QPGOV_METRICS_ALLOWED_ADDRESSES = envlist(
     "QPGOV_METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1" if DEV else ""
 )
+
+# Alerts from Prometheus Alertmanager (docs/fleet.md, "Alerts"). The body limit
+# leaves room for 10,000 alerts: a real one from Alertmanager measured 3.3 MB (see
+# docs/fleet.md); Django's own DATA_UPLOAD_MAX_MEMORY_SIZE does not apply there.
+QPGOV_ALERT_MAX_BODY_BYTES = envint("QPGOV_ALERT_MAX_BODY_BYTES", str(16 * 1024 * 1024))
+# The label whose value names the node (less any ":port"): a node's name or its SSH host.
+QPGOV_ALERT_NODE_LABEL = os.getenv("QPGOV_ALERT_NODE_LABEL", "instance")
+# The always-firing alert that proves monitoring is alive, and how long it may be unheard.
+QPGOV_ALERT_WATCHDOG_NAME = os.getenv("QPGOV_ALERT_WATCHDOG_NAME", "Watchdog")
+QPGOV_ALERT_WATCHDOG_SILENT_MINUTES = envint("QPGOV_ALERT_WATCHDOG_SILENT_MINUTES", "10")
+# Who declares the incidents an alert rule declares at once: a service account
+# that is an Incident Responder; the commander defaults to it.
+QPGOV_ALERT_DECLARER = os.getenv("QPGOV_ALERT_DECLARER", "alertmanager")
+QPGOV_ALERT_COMMANDER = os.getenv("QPGOV_ALERT_COMMANDER", "")

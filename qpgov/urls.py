@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from fleet import views as fleet_views
 from qpgov import signin, views
 from qpgov.metrics import metrics_view
 
@@ -31,6 +32,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("incidents/", include("incidents.urls")),
     path("nodes/", include("fleet.urls")),
+    path("alerts/", include("fleet.alert_urls")),
+    path("api/alerts/alertmanager", fleet_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("postmortems/", include("incidents.public_urls")),
     path("audit/", include("qpgov.audit_urls")),
 ]

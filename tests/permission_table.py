@@ -75,6 +75,7 @@ TABLE.update({
     "fleet:nodes": (None, {"GET": OPS_ONLY}),
     "fleet:node_add": (None, {"GET": OPS_ONLY, "POST": OPS_ONLY}),
     "fleet:node_edit": ("node", {"GET": OPS_ONLY, "POST": OPS_ONLY}),
+    "fleet:node_delete": ("node", {"POST": OPS_ONLY}),
 })
 
 COUNCIL_ONLY = frozenset({COUNCIL})  # carol, who wrote none of the sample post-mortems
@@ -105,6 +106,19 @@ TABLE.update({
     "audit:feed": (None, {"GET": EVERYONE}),
     "audit:checkpoint": ("checkpoint", {"GET": EVERYONE}),
 })
+
+ALERT_READERS = frozenset({CORE_OPS, RESPONDER, COUNCIL})
+
+TABLE.update({
+    "alerts:list": (None, {"GET": ALERT_READERS}),
+    "alerts:group": ("alert_group", {"GET": ALERT_READERS}),
+    # Not a matter of roles: Alertmanager's bearer token lets a request in
+    # (tests/test_alerts_intake.py). Every actor here has none and gets a 401,
+    # which is past the session's door and no success either.
+    "alertmanager_webhook": (None, {"POST": EVERYONE}),
+})
+# URLs authenticated by a bearer token, not a session: no CSRF token applies.
+TOKEN_APIS = frozenset({"alertmanager_webhook"})
 
 METHODS = ("GET", "POST")
 
@@ -186,9 +200,14 @@ ACTION_ROWS = {
                                      "contained_incident", RESPONDERS_ONLY),
     "download evidence": ActionRow("download_evidence", "incidents:evidence", "GET", "evidence",
                                    RESPONDERS_ONLY),
+    "list alert groups": ActionRow("view_alerts", "alerts:list", "GET", "alert_group",
+                                   ALERT_READERS),
+    "read an alert group": ActionRow("view_alerts", "alerts:group", "GET", "alert_group",
+                                     ALERT_READERS),
     "list nodes": ActionRow("manage_nodes", "fleet:nodes", "GET", "node", OPS_ONLY),
     "add a node": ActionRow("manage_nodes", "fleet:node_add", "POST", None, OPS_ONLY),
     "edit a node": ActionRow("manage_nodes", "fleet:node_edit", "POST", "node", OPS_ONLY),
+    "delete a node": ActionRow("manage_nodes", "fleet:node_delete", "POST", "node", OPS_ONLY),
     "acknowledge an incident": ActionRow("acknowledge_incident", "incidents:acknowledge", "POST",
                                          "incident", COUNCIL_ONLY),
     # Post-mortems.
@@ -216,5 +235,6 @@ ACTION_ROWS = {
 }
 
 # POST URLs that are no qpgov action: signing in and out, the password reset that
-# lifts a sign-in lock (open to everyone, like signing in), and the Django admin.
-NOT_ACTIONS = frozenset({"login", "logout", "admin", "password_reset", "password_reset_confirm"})
+# lifts a sign-in lock (open to everyone, like signing in), the Django admin, and
+# the token-authenticated APIs.
+NOT_ACTIONS = frozenset({"login", "logout", "admin", "password_reset", "password_reset_confirm"}) | TOKEN_APIS

@@ -5,6 +5,7 @@ away from a `make run` instance on the same checkout.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QPGOV_ENV", "dev")
@@ -14,3 +15,7 @@ from qpgov.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Demo nodes in tests live under pytest's tmp_path, in the system temp folder;
+# tests of the confinement itself set their own roots.
+QPGOV_NODE_DATA_ROOTS = [*QPGOV_NODE_DATA_ROOTS, Path(tempfile.gettempdir())]  # noqa: F405

@@ -85,3 +85,33 @@ def test_the_move_keeps_every_node_and_every_reference_to_it(at_the_old_state):
     back = migrate(BEFORE)
     assert back.get_model("incidents", "Node").objects.count() == 2
     assert referenced_table("incidents_evidence", "node_id") == "incidents_node"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_incidents_already_declared_get_their_copy_and_keep_a_pending_unfreeze(at_the_old_state):
+    old = migrate([("incidents", "0005_node_moved_to_fleet")])
+    OldNode = old.get_model("fleet", "Node")
+    Incident = old.get_model("incidents", "Incident")
+    user = old.get_model("auth", "User").objects.create(username="rita")
+    node = OldNode.objects.create(name="validator-1", target="ops@v1.internal", data_dir="/srv/v1",
+                                  unit="qp", frozen=True, unfreeze_requested_at=timezone.now())
+    other = OldNode.objects.create(name="validator-2")
+    earlier, later = (Incident.objects.create(title=title, severity="SEV1", declared_by=user,
+                                              commander=user, runbook_version="1",
+                                              declared_at=timezone.now() + timezone.timedelta(minutes=i))
+                      for i, title in enumerate(["A", "B"]))
+    earlier.nodes.set([node, other])
+    later.nodes.set([node])
+
+    migrate(latest())
+
+    from incidents.models import IncidentNode
+    copies = {(m.incident_id, m.node_id): m for m in IncidentNode.objects.all()}
+    assert set(copies) == {(earlier.id, node.id), (earlier.id, other.id), (later.id, node.id)}
+    first = copies[(earlier.id, node.id)]
+    assert (first.name, first.target, first.unit, first.data_dir) == (
+        "validator-1", "ops@v1.internal", "qp", "/srv/v1")
+    assert copies[(earlier.id, other.id)].data_dir == "/var/lib/quantumpay"
+    # The pending request goes where the old task would have recorded it: the latest incident.
+    assert [k for k, m in copies.items() if m.unfreeze_requested_at] == [(later.id, node.id)]
+    assert not hasattr(Node.objects.get(pk=node.pk), "unfreeze_requested_at")

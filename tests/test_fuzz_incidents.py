@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from changes.models import Proposal
 from fleet.models import Node
-from incidents.models import Incident, ResponseStep
+from incidents.models import Incident, IncidentNode, ResponseStep
 from qpgov.models import Event
 from tests.conftest import ROOT
 
@@ -93,7 +93,8 @@ def test_the_resolve_form_never_errors_or_half_writes(client, rita, incident, no
                                                       unfreeze, confirm):
     client.force_login(rita)
     Incident.objects.filter(pk=incident.pk).update(state=Incident.CONTAINED, resolution="")
-    Node.objects.filter(pk=node.pk).update(frozen=True, unfreeze_requested_at=None)
+    Node.objects.filter(pk=node.pk).update(frozen=True)
+    IncidentNode.objects.filter(node=node).update(unfreeze_requested_at=None)
     before = counts()
     response = client.post(reverse("incidents:resolve", args=[incident.pk]), {
         "resolution": resolution, "confirm": confirm,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from fleet import demo
 from fleet.models import Node
 from incidents import runbook, services
-from incidents.models import Evidence, Incident, ResponseStep
+from incidents.models import Evidence, Incident, IncidentNode, ResponseStep
 from incidents.tasks import run_step
 from qpgov import eventlog
 from qpgov.models import Event
@@ -113,16 +113,18 @@ def test_unfreezing_starts_the_node_only_after_the_commander_confirms(
 ):
     from incidents.tasks import unfreeze_node
 
+    incident = declare(rita, [demo_node])
     demo.stop(demo_node.data_dir)
     Node.objects.filter(id=demo_node.id).update(frozen=True)
-    unfreeze_node(demo_node.id)  # nobody confirmed it: nothing happens
+    unfreeze_node(demo_node.id, incident.pk)  # nobody confirmed it: nothing happens
     assert not demo.is_running(demo_node.data_dir)
 
-    Node.objects.filter(id=demo_node.id).update(unfreeze_requested_at=timezone.now())
-    unfreeze_node(demo_node.id)
+    IncidentNode.objects.filter(incident=incident).update(unfreeze_requested_at=timezone.now())
+    unfreeze_node(demo_node.id, incident.pk)
     assert demo.is_running(demo_node.data_dir)
     demo_node.refresh_from_db()
-    assert not demo_node.frozen and demo_node.unfreeze_requested_at is None
+    assert not demo_node.frozen
+    assert IncidentNode.objects.get(incident=incident).unfreeze_requested_at is None
 
 
 def test_a_step_does_not_start_before_the_one_before_it_is_done(rita, demo_node, published):

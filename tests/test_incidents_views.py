@@ -3,9 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from fleet.models import Node
 from incidents import runbook, services
-from incidents.models import Acknowledgement, Evidence, Incident, ResponseStep
+from incidents.models import Acknowledgement, Evidence, Incident, IncidentNode, ResponseStep
 from incidents.tasks import run_step
 from qpgov.models import Event
 
@@ -231,7 +230,7 @@ def test_only_the_commander_resolves_and_only_once_contained(
     assert response.status_code == 302
     incident.refresh_from_db()
     assert incident.state == Incident.RESOLVED
-    assert Node.objects.get(id=demo_node.id).unfreeze_requested_at is not None
+    assert IncidentNode.objects.get(incident=incident).unfreeze_requested_at is not None
     assert client.post(url("resolve", incident.pk), form).status_code == 409
 
 

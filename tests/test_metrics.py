@@ -126,7 +126,7 @@ def test_time_to_decision_counts_decisions_and_not_withdrawals(client, records):
 
 def test_every_collector_reports_itself_up(client, records):
     assert scrape(client)["qpgov_metrics_collector_up"] == {
-        (("collector", name),): 1 for name in ("celery_broker", "changes", "incidents")}
+        (("collector", name),): 1 for name in ("alerts", "celery_broker", "changes", "incidents")}
 
 
 @pytest.mark.parametrize("copies", [1, 20])
@@ -135,7 +135,8 @@ def test_a_scrape_costs_one_query_per_database_family(alice, rita, copies, djang
         incident(rita, "SEV1", frozen_after=timedelta(minutes=2))
         decided(alice, State.REJECTED, "ops", timedelta(hours=3))
     # Incidents: open, containment, step duration. Changes: in review, time to decision.
-    with django_assert_num_queries(5):
+    # Alerts: processed deliveries, deliveries by status, firing, monitoring silent.
+    with django_assert_num_queries(9):
         text = metrics.exposition().decode()
     assert f'qpgov_incident_time_to_containment_seconds_count{{severity="SEV1"}} {copies}.0' in text
 

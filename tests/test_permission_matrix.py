@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from changes import services
 from changes.models import Proposal, State
-from fleet.models import Node
+from fleet.models import AlertGroup, Node
 from incidents import actions, runbook
 from incidents import services as incident_services
 from incidents.models import Amendment, Evidence, Incident, Postmortem, ResponseStep
@@ -87,6 +87,7 @@ def world(db, evidence_dir):
         "step": incident.steps.first(),
         "evidence": evidence,
         "node": node,
+        "alert_group": _alert_group(),
         "postmortem_draft": pmf.draft(rita, title="A draft post-mortem"),
         "postmortem_in_review": pmf.in_review(rita, title="A post-mortem in review"),
         "postmortem_published": (published_pm := pmf.published(
@@ -227,6 +228,11 @@ def people(db):
     return actors
 
 
+def _alert_group():
+    return AlertGroup.objects.create(key_hash="0" * 64, group_key='{}:{alertname="MatrixAlert"}',
+                                     group_labels={"alertname": "MatrixAlert"})
+
+
 def _incident(people, title="Block production stalled on validator-matrix"):
     node = Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
     rita = people[table.RESPONDER]
@@ -259,6 +265,8 @@ def build_sample(sample, people):
         return user
     if sample == "node":
         return Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
+    if sample == "alert_group":
+        return _alert_group()
     if sample == "incident":
         return _incident(people)
     if sample == "step":
@@ -375,6 +383,7 @@ EFFECTS = {
     "skip a step": lambda obj, p: _reloaded(obj).status == ResponseStep.SKIPPED,
     "resolve an incident": lambda obj, p: _reloaded(obj).state == Incident.RESOLVED,
     "add a node": lambda obj, p: Node.objects.filter(name="validator-added").exists(),
+    "delete a node": lambda obj, p: not Node.objects.filter(pk=obj.pk).exists(),
     "edit a node": lambda obj, p: _reloaded(obj).role == "rpc",
     "acknowledge an incident": lambda obj, p: obj.acknowledgements.filter(
         user=p[table.COUNCIL]).exists(),

@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from fleet import demo
+from fleet import demo, registry
 from fleet.models import Node
 
 
 class Command(BaseCommand):
     help = ("Set up (or stop) a local demo node: a small real process with a data directory "
-            "and a log under var/, registered as the node 'demo-validator' (dev mode only).")
+            "and a log under var/, registered as the node 'demo-validator' (dev mode only). "
+            "A node an incident froze is left stopped.")
 
     def add_arguments(self, parser):
         group = parser.add_mutually_exclusive_group(required=True)
@@ -27,14 +28,17 @@ class Command(BaseCommand):
         state = data_dir / "state.db"
         if not state.exists():
             state.write_text("demo chain state\n")
-        node, _ = Node.objects.update_or_create(
-            name=name,
-            defaults={"environment": Node.TESTNET, "role": "validator", "target": "",
-                      "data_dir": str(data_dir)},
-        )
+        node = Node.objects.filter(name=name).first() or Node(name=name)
+        node.environment, node.role, node.target = Node.TESTNET, "validator", ""
+        node.unit, node.data_dir = node.unit or "quantumpay-node", str(data_dir)
+        node.full_clean()  # the same rules as the registry form, data roots included
+        registry.save_node(node)  # logged like any registry change (by the system)
+        if node.frozen:
+            # Frozen by an incident: only its commander's confirmed unfreeze starts it.
+            self.stdout.write(f"demo node {name}: frozen since {node.frozen_at:%Y-%m-%d %H:%M} "
+                              "UTC, left stopped (resolve the incident with it ticked)")
+            return
         if not demo.is_running(data_dir):
             demo.start(data_dir)
-            Node.objects.filter(id=node.id).update(frozen=False, frozen_at=None,
-                                                   unfreeze_requested_at=None)
         self.stdout.write(f"demo node {name}: running, data in {data_dir}, "
                           f"log {data_dir.parent / 'node.log'}")

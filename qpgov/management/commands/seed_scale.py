@@ -139,7 +139,7 @@ def make_incidents(count, responders, rng=None):
     and a logs and a snapshot evidence record per node. Rows only: no files, no events."""
     from fleet.models import Node
     from incidents import runbook
-    from incidents.models import Evidence, Incident, ResponseStep, StepAttempt
+    from incidents.models import Evidence, Incident, IncidentNode, ResponseStep, StepAttempt
 
     rng = rng or random.Random(3)  # noqa: S311 - repeatable test data, not secrets
     now = timezone.now()
@@ -167,13 +167,13 @@ def make_incidents(count, responders, rng=None):
         for incident in created:
             affected = rng.sample(nodes, 2)
             incident._scale_nodes = affected
-            links += [Incident.nodes.through(incident_id=incident.pk, node_id=n.pk) for n in affected]
+            links += [IncidentNode.copy_of(incident, n) for n in affected]
             for position, kind in enumerate(kinds, 1):
                 at = incident.declared_at + timedelta(minutes=position)
                 steps.append(ResponseStep(incident=incident, kind=kind, position=position,
                                           status=ResponseStep.SUCCEEDED, attempts=1,
                                           started_at=at, finished_at=at + timedelta(seconds=20)))
-        Incident.nodes.through.objects.bulk_create(links)
+        IncidentNode.objects.bulk_create(links)
         ResponseStep.objects.bulk_create(steps)
         by_incident = {i.pk: i for i in created}
         tries, evidence = [], []

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "alerts"
+
+urlpatterns = [
+    path("", views.alert_list, name="list"),
+    path("<int:group_id>/", views.alert_group, name="group"),
+]

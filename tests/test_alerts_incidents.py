@@ -1,0 +1,184 @@
+"""Alerts into incidents: per rule record, confirm (one click) or declare at once; a firing
+group adds to its open incident; a resolve only says "alert cleared"."""
+
+import pytest
+from django.urls import reverse
+
+from fleet import tasks
+from fleet.models import AlertGroup, AlertReceiver, AlertRule, Node
+from incidents.models import Incident
+from qpgov import roles
+from qpgov.models import Event
+from tests.alert_payloads import alert, payload
+from tests.conftest import make_user
+from tests.test_alerts_intake import deliver
+
+
+@pytest.fixture
+def token(db):
+    receiver = AlertReceiver(name="am")
+    secret = receiver.issue_token()
+    receiver.save()
+    return secret
+
+
+@pytest.fixture
+def service_account(db):
+    user = make_user("alertmanager", roles.RESPONDERS)
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+@pytest.fixture
+def validator(db):
+    return Node.objects.create(name="validator-1", environment="mainnet")
+
+
+def kinds(incident):
+    return [e.kind for e in Event.objects.for_subject(incident)]
+
+
+def test_an_alert_without_a_rule_is_only_recorded(client, token, service_account, validator,
+                                                  published):
+    deliver(client, payload([alert()]), token)
+    assert Incident.objects.count() == 0
+    assert not AlertGroup.objects.get().awaiting_confirmation
+
+
+def test_a_declare_rule_declares_at_once_with_its_severity_and_the_mapped_nodes(
+        client, token, service_account, validator, published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert(instance="validator-1:9100")]), token)
+    incident = Incident.objects.get()
+    assert incident.severity == "SEV1" and list(incident.nodes.all()) == [validator]
+    assert incident.declared_by == service_account and incident.commander == service_account
+    assert incident.title.startswith("BlockProductionStalled")
+    assert list(incident.alert_groups.all()) == [AlertGroup.objects.get()]
+    assert kinds(incident) == ["detected", "declared"]
+    # Re-sends every group_interval open nothing more and write nothing on the timeline.
+    for _ in range(3):
+        deliver(client, payload([alert(instance="validator-1:9100")]), token)
+    assert Incident.objects.count() == 1 and kinds(incident) == ["detected", "declared"]
+
+
+def test_a_configured_commander_commands_what_the_service_account_declares(
+        client, token, service_account, validator, published, rita, settings):
+    settings.QPGOV_ALERT_COMMANDER = "rita"
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident = Incident.objects.get()
+    assert incident.declared_by == service_account and incident.commander == rita
+
+
+def test_a_firing_group_with_an_open_incident_adds_to_it(client, token, service_account, validator,
+                                                         published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident = Incident.objects.get()
+    second = alert(instance="validator-1:9100", chain="b")
+    deliver(client, payload([alert(), second]), token)
+    assert Incident.objects.count() == 1
+    assert kinds(incident)[-1] == "alert_firing"
+
+
+def test_a_resolve_only_records_alert_cleared_and_resolves_or_unfreezes_nothing(
+        client, token, service_account, validator, published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident = Incident.objects.get()
+    Node.objects.filter(id=validator.id).update(frozen=True)
+    deliver(client, payload([alert(status="resolved")]), token)
+    incident.refresh_from_db()
+    validator.refresh_from_db()
+    assert kinds(incident)[-1] == "alert_cleared"
+    assert incident.state == Incident.DECLARED and validator.frozen
+    assert Incident.objects.count() == 1
+
+
+def test_without_the_service_account_a_declare_rule_waits_for_a_human(client, token, validator,
+                                                                     published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    group = AlertGroup.objects.get()
+    assert Incident.objects.count() == 0
+    assert group.awaiting_confirmation and "QPGOV_ALERT_DECLARER" in group.confirmation_note
+
+
+def test_an_alert_on_no_registered_node_waits_for_a_human(client, token, service_account, published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert(instance="somewhere-else:9100")]), token)
+    assert Incident.objects.count() == 0
+    assert "no alert names a registered node" in AlertGroup.objects.get().confirmation_note
+
+
+def test_a_confirm_rule_offers_a_one_click_prefilled_declare(client, token, service_account,
+                                                             validator, published, rita, carol):
+    AlertRule.objects.create(alertname="DiskAlmostFull", action="confirm", severity="SEV3")
+    deliver(client, payload([alert(alertname="DiskAlmostFull")], group_key="disk"), token)
+    group = AlertGroup.objects.get()
+    assert group.awaiting_confirmation and Incident.objects.count() == 0
+    client.force_login(carol)  # the council sees it, but does not declare
+    page = client.get(reverse("alerts:group", args=[group.id])).content.decode()
+    assert "to confirm" in page and "Declare an incident from these alerts" not in page
+    client.force_login(rita)
+    page = client.get(reverse("alerts:group", args=[group.id])).content.decode()
+    link = f"{reverse('incidents:declare')}?alert_group={group.id}"
+    assert link in page
+    form = client.get(link).context["form"]
+    assert form.initial["severity"] == "SEV3" and form.initial["nodes"] == [validator.id]
+    assert form.initial["title"].startswith("DiskAlmostFull") and form.initial["alert_group"] == group.id
+    response = client.post(reverse("incidents:declare"), {
+        "title": form.initial["title"], "severity": "SEV3", "nodes": [validator.id],
+        "commander": rita.id, "summary": form.initial["summary"], "alert_group": group.id,
+    })
+    assert response.status_code == 302
+    incident = Incident.objects.get()
+    assert list(incident.alert_groups.all()) == [group]
+    group.refresh_from_db()
+    assert not group.awaiting_confirmation
+    page = client.get(reverse("alerts:group", args=[group.id])).content.decode()
+    assert f"INC-{incident.pk}" in page and "Declare an incident from these alerts" not in page
+
+
+def test_a_bad_alert_group_in_the_declare_link_is_ignored(client, rita):
+    client.force_login(rita)
+    for value in ("999", "²", "9" * 30, "x"):
+        assert client.get(reverse("incidents:declare"), {"alert_group": value}).status_code == 200
+
+
+def test_the_strongest_rule_in_a_group_wins(client, token, service_account, validator, published):
+    AlertRule.objects.create(alertname="DiskAlmostFull", action="confirm", severity="SEV3")
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV2")
+    deliver(client, payload([alert(alertname="DiskAlmostFull"), alert()], group_key="all"), token)
+    assert Incident.objects.get().severity == "SEV2"
+
+
+def test_the_fleet_and_incident_severities_agree():
+    assert [c for c, _ in AlertRule.SEVERITIES] == [c for c, _ in Incident.SEVERITIES]
+
+
+def test_a_listener_failure_rolls_the_delivery_back_for_a_retry(client, token, validator,
+                                                                 monkeypatch, published):
+    from fleet import alerts
+    from fleet.models import Alert, AlertDelivery
+
+    def broken(changes):
+        raise RuntimeError("listener broke")
+
+    monkeypatch.setattr(alerts, "listeners", [broken])
+    response = client.post("/api/alerts/alertmanager", payload([alert()]),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert tasks.process_alert_delivery(response.json()["delivery"]) == "failed"
+    assert Alert.objects.count() == 0
+    assert AlertDelivery.objects.get().status == AlertDelivery.RECEIVED
+
+
+def test_the_incident_page_links_the_alert_group_it_came_from(client, token, service_account,
+                                                              validator, published, rita):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident, group = Incident.objects.get(), AlertGroup.objects.get()
+    client.force_login(rita)
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert f'href="{group.get_absolute_url()}"' in page and "alertname=BlockProductionStalled" in page
