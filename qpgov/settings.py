@@ -369,8 +369,9 @@ QPGOV_NODE_DATA_ROOTS = [
     ).split(":") if root
 ]
 # What the signed-in home page lists (qpgov/inbox.py): one function per app.
-# Fleet alerts and readiness add theirs here once they exist.
+# Readiness adds its own here once it exists.
 QPGOV_INBOX_SECTIONS = [
+    "fleet.inbox.sections",
     "changes.inbox.sections",
     "incidents.inbox.sections",
 ]

@@ -106,3 +106,22 @@ def test_the_home_page_costs_the_same_however_much_waits(client, django_assert_m
         html = client.get("/").content.decode()
     assert html.count("Change number") >= LIMIT and "Incident number" in html
     assert len(few.captured_queries) < 30
+
+
+def test_firing_alerts_without_an_incident_wait_for_the_alert_readers(client, olga, rita):
+    from fleet.models import AlertGroup
+
+    lonely = AlertGroup.objects.create(key_hash="a" * 64, group_key="{}:{alertname=\"Halt\"}",
+                                       group_labels={"alertname": "BlockProductionHalted"},
+                                       awaiting_confirmation=True,
+                                       confirmation_note="no alert names a registered node")
+    handled = AlertGroup.objects.create(key_hash="b" * 64, group_key="{}:{alertname=\"Peers\"}",
+                                        group_labels={"alertname": "PeersLow"})
+    incident = pmf.incident(rita, "Peers dropped")
+    incident.alert_groups.add(handled)
+    AlertGroup.objects.create(key_hash="c" * 64, group_key="{}:{alertname=\"Old\"}",
+                              group_labels={"alertname": "DiskFull"}, status=AlertGroup.RESOLVED)
+    alerts = section(home(client, olga), "Firing alerts without an incident")
+    assert "alertname=BlockProductionHalted" in alerts and lonely.get_absolute_url() in alerts
+    assert "awaiting confirmation" in alerts
+    assert "PeersLow" not in alerts and "DiskFull" not in alerts
