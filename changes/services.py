@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
-from qpgov import eventlog, pagecache, roles
+from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
 
 from . import notify, policy
@@ -66,8 +67,9 @@ def unreachable_reason(proposal: Proposal, eligible: int | None = None) -> str |
     required = policy.required_approvals(rules.rule, eligible)
     if eligible < required:
         return (
-            f"This proposal could never be approved: it needs {required} approval(s) from "
-            f"{rules.approver_role}, and only {eligible} member(s) other than you can vote. "
+            f"This proposal could never be approved: it needs {wording.count(required, 'approval')} from "
+            f"{rules.approver_role}, and only {wording.count(eligible, 'member')} other than you "
+            "can vote. "
             f"Ask an administrator to staff {rules.approver_role} first."
         )
     return None
@@ -139,7 +141,7 @@ def submit(proposal_id: int, user) -> Proposal:
         eligible = electorate(proposal).count()
         reason = unreachable_reason(proposal, eligible)
         if reason:
-            raise Conflict(reason)
+            raise Conflict(reason, links=[("Edit the draft", reverse("changes:edit", args=[proposal.pk]))])
         proposal.required_approvals = policy.required_approvals(
             proposal.policy_rules.rule, eligible
         )

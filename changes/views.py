@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,7 +17,7 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from . import policy, services
+from . import inbox, policy, services, status
 from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
 from .models import EmailDelivery, Proposal, State, Vote
 
@@ -31,11 +31,6 @@ def _get_proposal(request: HttpRequest, pk: int) -> Proposal:
     if proposal.state == State.DRAFT and proposal.proposer_id != request.user.pk:
         raise Http404
     return proposal
-
-
-def _categories_i_vote_on(user) -> list[str]:
-    return [p.category for p in policy.POLICIES.values()
-            if p.vote_action and roles.can(user, p.vote_action)]
 
 
 @require_safe
@@ -55,15 +50,7 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
     if mine:
         qs = qs.filter(proposer=user)
     if awaiting:
-        my_vote = Vote.objects.filter(
-            proposal=OuterRef("pk"), voter=user, revision=OuterRef("revision")
-        )
-        qs = (
-            qs.filter(state=State.IN_REVIEW, category__in=_categories_i_vote_on(user),
-                      deadline__gt=timezone.now())
-            .exclude(proposer=user)
-            .exclude(Exists(my_vote))
-        )
+        qs = inbox.awaiting_vote(qs, user, timezone.now())
     qs = qs.only(*LIST_COLUMNS).order_by("-created_at", "-pk")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -100,7 +87,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     # a due decision within a minute; until then the page says it is due.
     counted = services.tally(proposal) if proposal.state == State.IN_REVIEW else None
     decision_due = services.due_decision(proposal, now, counted) is not None
-    events = list(Event.objects.for_subject(proposal))
+    events = list(Event.objects.for_subject(proposal).select_related("actor"))
 
     votes = list(proposal.votes.select_related("voter").order_by("-revision", "cast_at"))
     current = [v for v in votes if v.revision == proposal.revision]
@@ -130,6 +117,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "revisions": proposal.revisions.select_related("author"),
         "events": events,
         "decision_due": decision_due,
+        "status_line": status.status_line(proposal, now, counted),
         "set_aside_count": len(set_aside),
         "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,

@@ -23,6 +23,7 @@ from django.utils import timezone
 from fleet.drivers import NodeActionError, get_driver
 from qpgov import eventlog, mail, roles, webhooks
 from qpgov.models import Event
+from qpgov.wording import count
 
 from . import runbook
 from .models import (
@@ -98,7 +99,7 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
                 eventlog.append_many(record(node, payload))
     if failures:
         raise StepFailed(failures[0][0], "; ".join(message for _, message in failures))
-    return f"{acted} node(s) done" + (f", {len(done)} already done earlier" if done else "")
+    return f"{count(acted, 'node')} done" + (f", {len(done)} already done earlier" if done else "")
 
 
 def _finish(attempt: StepAttempt, status, result, error_class="", message=""):
@@ -283,11 +284,11 @@ def notify_governance(step, task_id):
                         f"{d.response_status or ''} {d.response_excerpt[:200]}" for d in deliveries)
     if failed:
         _finish(record, ResponseStep.FAILED, None, runbook.DELIVERY_FAILED, summary)
-        raise StepFailed(runbook.DELIVERY_FAILED, f"{len(failed)} delivery(ies) failed")
+        raise StepFailed(runbook.DELIVERY_FAILED, f"{count(len(failed), 'delivery', 'deliveries')} failed")
     _finish(record, ResponseStep.SUCCEEDED, None, "", summary or "nothing left to deliver")
-    return f"{len(deliveries)} delivery(ies)", [eventlog.entry(
-        incident, "governance_notified",
-        note=f"{len(deliveries)} delivery(ies) to the Governance Council")]
+    delivered = count(len(deliveries), "delivery", "deliveries")
+    return delivered, [eventlog.entry(incident, "governance_notified",
+                                      note=f"{delivered} to the Governance Council")]
 
 
 def email_responders(incident: Incident, subject: str, body: str):
@@ -305,7 +306,7 @@ def remind_council(incident: Incident):
             f"{_incident_link(incident, 'incidents:acknowledge')}\n")
     deliveries = _email(incident, NotificationDelivery.REMINDER,
                         [m.email for m in council_members()], subject, body)
-    eventlog.append(incident, "council_reminded", note=f"{len(deliveries)} reminder(s) sent")
+    eventlog.append(incident, "council_reminded", note=f"{count(len(deliveries), 'reminder')} sent")
 
 
 # The post-mortem draft.
@@ -321,7 +322,7 @@ never in this text: the public text names roles, not people.*
 
 ## Impact
 
-_Who and what was affected, for how long ({node_count} node(s) affected)._
+_Who and what was affected, for how long ({node_count} affected)._
 
 ## Detection
 
@@ -418,7 +419,7 @@ def postmortem_texts(incident: Incident) -> tuple[str, str]:
         public.append(f"- {e.occurred_at:%Y-%m-%d %H:%M} UTC — {who}: {what}")
     body = POSTMORTEM_TEMPLATE.format(
         title=incident.title, pk=incident.pk, severity=incident.severity,
-        summary=incident.summary or "_One paragraph._", node_count=incident.nodes.count(),
+        summary=incident.summary or "_One paragraph._", node_count=count(incident.nodes.count(), "node"),
         detected=f"{incident.detected_at:%Y-%m-%d %H:%M}",
         declared=f"{incident.declared_at:%Y-%m-%d %H:%M}",
         declared_by=public_role(incident.declared_by_id, incident, people),

@@ -37,7 +37,8 @@ def responders():
 
 class DeclareForm(SingleLineTextMixin, forms.Form):
     title = forms.CharField(max_length=200)
-    severity = forms.ChoiceField(choices=Incident.SEVERITIES)
+    # No default: SEV1 freezes the change pipeline and pages everyone, so it is a choice.
+    severity = forms.ChoiceField(choices=[("", "Choose the severity…"), *Incident.SEVERITIES])
     nodes = NodeChoiceField(
         queryset=Node.objects.all(), widget=forms.CheckboxSelectMultiple,
         help_text="Every node selected here is frozen, its logs preserved and its state "

@@ -11,6 +11,7 @@ editable field here.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -78,6 +79,15 @@ class Incident(FSMModelMixin, models.Model):
     @property
     def runbook(self) -> runbook.Runbook:
         return runbook.get(self.runbook_version)
+
+    @property
+    def stage(self) -> str:
+        """The state as people read it: once its post-mortem is public, the incident says so."""
+        if self.state == self.POSTMORTEM_DRAFTED:
+            postmortem = getattr(self, "postmortem", None)
+            if postmortem is not None and postmortem.state == Postmortem.PUBLISHED:
+                return "post-mortem published"
+        return self.get_state_display()
 
     @property
     def needs_attention(self) -> bool:
@@ -194,10 +204,12 @@ class ResponseStep(models.Model):
         return self.incident.steps.filter(position__gt=self.position).order_by("position").first()
 
     def is_waiting_for_worker(self, now=None) -> bool:
-        """Due but not picked up: shown on the incident page, rescued by the sweep."""
+        """Due and not picked up for longer than a worker needs: shown on the incident page,
+        rescued by the sweep. A step queued a moment ago is just queued."""
         now = now or timezone.now()
+        grace = timedelta(seconds=settings.QPGOV_WORKER_GRACE_SECONDS)
         return self.status == self.PENDING and self.next_attempt_at is not None and (
-            self.next_attempt_at <= now
+            self.next_attempt_at <= now - grace
         )
 
 
@@ -221,6 +233,18 @@ class StepAttempt(models.Model):
 
     def __str__(self):
         return f"{self.step} try {self.attempt} on {self.node or 'incident'}: {self.status}"
+
+    @property
+    def outcome(self) -> str:
+        """What this try did, in plain words ("stopped, confirmed inactive", "failed: timeout")."""
+        if self.status == ResponseStep.SUCCEEDED:
+            return runbook.STEP_DONE_WORDS.get(self.step.kind, "done")
+        if self.status == ResponseStep.FAILED:
+            detail = self.error_class or "error"
+            if self.exit_code is not None:
+                detail += f", exit code {self.exit_code}"
+            return f"failed ({detail})"
+        return self.get_status_display()
 
 
 class Evidence(models.Model):

@@ -99,7 +99,8 @@ def authors(doc: ReviewedText) -> set[int]:
 def require_state(doc: ReviewedText, state: str, doing: str):
     if doc.state != state:
         raise Conflict(f"The {_subject_note(doc)} is {doc.get_state_display()}; "
-                       f"it can be {doing} only while it is {dict(doc.STATES)[state]}.")
+                       f"it can be {doing} only while it is {dict(doc.STATES)[state]}.",
+                       links=[("See it as it is now", doc.get_absolute_url())])
 
 
 def _locked(doc: ReviewedText) -> ReviewedText:

@@ -28,6 +28,16 @@ STEP_LABELS = {
     POSTMORTEM: "Draft the post-mortem",
 }
 
+# What a successful try of each step means, in the words the incident page uses
+# (the driver's exit code is in the try's output, not the headline).
+STEP_DONE_WORDS = {
+    FREEZE: "stopped, confirmed inactive",
+    PRESERVE_LOGS: "logs saved as evidence",
+    SNAPSHOT: "state saved as evidence",
+    NOTIFY_GOVERNANCE: "notices delivered",
+    POSTMORTEM: "draft written",
+}
+
 # Error classes: the node driver's (NODE_ERRORS, from fleet.drivers) and a
 # failed delivery. Anything else that escapes a step is treated as permanent:
 # a human looks at it.

@@ -150,8 +150,10 @@ def resolve(incident: Incident, user, *, resolution: str, unfreeze=()) -> Incide
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.state != Incident.CONTAINED:
-            raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
-                           "only once it is contained.")
+            raise Conflict(f"The incident is {incident.stage}; it can be resolved "
+                           "only once it is contained.",
+                           links=[("See the response steps",
+                                   incident.get_absolute_url() + "#incident-steps")])
         unfreeze = [n for n in unfreeze if n in set(incident.nodes.all())]
         if holders := _other_holders(incident, unfreeze):
             raise Conflict("Not resolved: " + "; ".join(

@@ -23,6 +23,7 @@ from fleet.drivers import NodeActionError, get_driver
 from fleet.models import Node
 from qpgov import eventlog
 from qpgov.dispatch import send_now, send_on_commit
+from qpgov.wording import count
 
 from . import actions, runbook
 from .models import Incident, IncidentNode, NotificationDelivery, ResponseStep, StepAttempt
@@ -196,7 +197,7 @@ def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> N
                 return
             eventlog.append(step.incident, "step_needs_human",
                             note=f"{step.label} failed ({error_class}: {message}) after "
-                                 f"{tries} try(ies); a responder must retry or skip it",
+                                 f"{count(tries, 'try', 'tries')}; a responder must retry or skip it",
                             data={"step": step.kind, "error_class": error_class})
             needs_human = True
     if needs_human:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.incident_list, name="list"),
     path("declare/", views.declare, name="declare"),
     path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/live/", views.live, name="live"),
     path("<int:pk>/resolve/", views.resolve, name="resolve"),
     path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("<int:pk>/steps/<int:step_id>/retry/", views.retry_step, name="retry"),

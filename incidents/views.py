@@ -14,7 +14,7 @@ from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
-from qpgov.http import Conflict
+from qpgov.http import Conflict, refusal
 from qpgov.models import Event
 
 from . import actions, alerts, notices, postmortems, services
@@ -42,7 +42,7 @@ def _get_incident(request: HttpRequest, pk: int, action: str = "view_incidents")
 @login_required
 def incident_list(request: HttpRequest) -> HttpResponse:
     roles.require(request.user, "view_incidents")
-    incidents = Incident.objects.select_related("commander").prefetch_related("nodes")
+    incidents = Incident.objects.select_related("commander", "postmortem").prefetch_related("nodes")
     page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
     # Only the incidents on this page: the flag is per row, not per table.
     attention = set(Incident.objects.needing_attention()
@@ -51,25 +51,28 @@ def incident_list(request: HttpRequest) -> HttpResponse:
                   {"incidents": page.object_list, "page": page, "attention": attention})
 
 
-@require_safe
-@login_required
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = _get_incident(request, pk)
+def _live_context(request: HttpRequest, incident: Incident) -> dict:
+    """What the parts of the incident page that change while steps run need."""
     now = timezone.now()
     steps = list(incident.steps.prefetch_related("tries__node"))
-    # Refresh while the pipeline is moving: a step is running or queued to run.
+    # Poll while the pipeline is moving: a step is running or queued to run.
     moving = any(s.status == ResponseStep.RUNNING or s.next_attempt_at and
                  s.status == ResponseStep.PENDING for s in steps)
-    manifest = actions.latest_manifest_event(incident)
-    ctx = {
+    current = next((s for s in steps if s.status in (ResponseStep.RUNNING, ResponseStep.PENDING)
+                    and (s.status == ResponseStep.RUNNING or s.next_attempt_at)), None)
+    for step in steps:
+        step.waiting_for_worker = step.is_waiting_for_worker(now)
+    return {
         "incident": incident,
         "steps": steps,
         "now": now,
-        "refresh": moving,
+        "moving": moving,
+        "steps_done": sum(s.status in ResponseStep.DONE for s in steps),
+        "current_step": current,
         "needs_attention": any(s.status == ResponseStep.NEEDS_HUMAN for s in steps),
-        "events": Event.objects.for_subject(incident),
+        "events": Event.objects.for_subject(incident).select_related("actor"),
         "evidence": incident.evidence.select_related("node"),
-        "manifest": manifest,
+        "manifest": actions.latest_manifest_event(incident),
         "acknowledgements": incident.acknowledgements.select_related("user"),
         "deliveries": incident.deliveries.all(),
         "postmortem": getattr(incident, "postmortem", None),
@@ -77,11 +80,26 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "alert_groups": incident.alert_groups.all(),
         "is_commander": request.user.pk == incident.commander_id,
         "has_acknowledged": incident.acknowledgements.filter(user=request.user).exists(),
-        "skip_form": SkipForm(),
         "notices": incident.notices.select_related("author", "published_by"),
         "notice_form": NoticeForm(),
     }
-    return render(request, "incidents/detail.html", ctx)
+
+
+@require_safe
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = _get_incident(request, pk)
+    return render(request, "incidents/detail.html", _live_context(request, incident))
+
+
+@require_safe
+@login_required
+def live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The parts of the incident page that move, for static/js/incident-live.js to swap in."""
+    incident = _get_incident(request, pk)
+    response = render(request, "incidents/_live.html", _live_context(request, incident))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -136,8 +154,10 @@ def resolve(request: HttpRequest, pk: int) -> HttpResponse:
     if request.user.pk != incident.commander_id:
         raise PermissionDenied("Only the incident commander may resolve it.")
     if incident.state != Incident.CONTAINED:
-        raise Conflict(f"The incident is {incident.get_state_display()}; it can be resolved "
-                       "only once it is contained.")
+        raise Conflict(f"The incident is {incident.stage}; it can be resolved "
+                       "only once it is contained.",
+                       links=[("See the response steps",
+                               incident.get_absolute_url() + "#incident-steps")])
     form = ResolveForm(request.POST or None, incident=incident)
     if request.method == "POST" and form.is_valid():
         services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
@@ -203,7 +223,7 @@ def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
         "is_amendment": isinstance(doc, Amendment),
         "report": postmortems.review(doc),
         "required_sections": postmortems.REQUIRED_SECTIONS,
-        "events": Event.objects.for_subject(doc),
+        "events": Event.objects.for_subject(doc).select_related("actor"),
         "amendments": pm.amendments.select_related("author") if doc is pm else None,
         "form": form if can_edit else None,
         "can_edit": can_edit,
@@ -212,6 +232,7 @@ def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
         "can_amend": doc is pm and pm.state == pm.PUBLISHED and roles.can(user, "edit_postmortem"),
         "publish_form": publish_form or PublishForm(),
         "send_back_form": send_back_form or SendBackForm(),
+        "error_forms": [f for f in (form, publish_form, send_back_form) if f is not None],
     }
     return render(request, "incidents/postmortem.html", ctx, status=status)
 
@@ -221,28 +242,43 @@ def postmortem(request: HttpRequest, pk: int, amendment_id: int | None = None) -
     doc = _get_document(request, pk, amendment_id)
     if request.method != "POST":
         return _document_page(request, doc)
-    roles.require(request.user, "edit_postmortem")
-    postmortems.require_state(doc, doc.DRAFT, "edited")
-    form = (AmendmentForm if amendment_id else PostmortemForm)(request.POST)
-    if not form.is_valid():
-        return _document_page(request, doc, form=form, status=400)
-    doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
-    messages.success(request, "Saved.")
-    return redirect(doc)
+    return _save_text(request, doc, submit=request.POST.get("action") == "submit")
 
 
 @login_required
 @require_POST
 def postmortem_submit(request: HttpRequest, pk: int, amendment_id: int | None = None):
     doc = _get_document(request, pk, amendment_id, "edit_postmortem")
+    return _save_text(request, doc, submit=True)
+
+
+def _save_text(request: HttpRequest, doc, *, submit: bool) -> HttpResponse:
+    """Store the posted text, then submit it if asked: one step, so no typed text is lost.
+
+    A submit without any text fields (an older page, a script) sends the stored text.
+    """
+    roles.require(request.user, "edit_postmortem")
+    postmortems.require_state(doc, doc.DRAFT, "submitted" if submit else "edited")
+    form_class = AmendmentForm if isinstance(doc, Amendment) else PostmortemForm
+    if "body" in request.POST or not submit:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            return _document_page(request, doc, form=form, status=400)
+        changed = {k: v for k, v in form.cleaned_data.items() if getattr(doc, k) != v}
+        if changed:
+            doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
+    if not submit:
+        messages.success(request, "Saved.")
+        return redirect(doc)
     try:
         doc, report = postmortems.submit(doc, request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, "Saved, but not sent for review. " + " ".join(exc.messages))
     else:
-        messages.success(request, "Sent to the Governance Council for review." + (
-            f" The checks found {len(report.findings)} problem(s); fix them or a council "
-            "member must override them." if report.findings else ""))
+        n = len(report.findings)
+        messages.success(request, "Saved and sent to the Governance Council for review." + (
+            f" The checks found {n} problem{'s' if n != 1 else ''}; fix them or a council "
+            "member must override them." if n else ""))
     return redirect(doc)
 
 
@@ -251,16 +287,20 @@ def postmortem_submit(request: HttpRequest, pk: int, amendment_id: int | None = 
 def postmortem_publish(request: HttpRequest, pk: int, amendment_id: int | None = None):
     doc = _get_document(request, pk, amendment_id, "approve_postmortem")
     form = PublishForm(request.POST)
-    if form.is_valid():
-        try:
-            doc = postmortems.publish(doc, request.user, form.cleaned_data["override_reason"])
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            pm = doc if isinstance(doc, Postmortem) else doc.postmortem
-            messages.success(request, f"Published at {pm.get_public_url()}.")
-            return redirect(doc)
-    return _document_page(request, doc, publish_form=form, status=400)
+    if not form.is_valid():
+        return _document_page(request, doc, publish_form=form, status=400)
+    try:
+        doc = postmortems.publish(doc, request.user, form.cleaned_data["override_reason"])
+    except ValidationError as exc:
+        # Back to the document, the reason at the top: nothing typed is lost (a refusal
+        # here means no override reason was given), and the address is the page's own.
+        url = doc.get_absolute_url()
+        messages.error(request, refusal(" ".join(exc.messages), [
+            ("See the findings", f"{url}#checks"), ("Override or send it back", f"{url}#review")]))
+        return redirect(doc)
+    pm = doc if isinstance(doc, Postmortem) else doc.postmortem
+    messages.success(request, f"Published at {pm.get_public_url()}.")
+    return redirect(doc)
 
 
 @login_required

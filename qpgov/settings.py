@@ -330,9 +330,16 @@ CELERY_BEAT_SCHEDULE["sign-event-log-checkpoint"] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusals_one_line": {"()": "qpgov.logfilters.RefusalsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would print each record a
+        # second time: the root handler alone prints it.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["refusals_one_line"]},
+    },
 }
 
 # Change control.
@@ -361,6 +368,17 @@ QPGOV_NODE_DATA_ROOTS = [
         f"/var/lib/quantumpay:{QPGOV_DEMO_NODE_DIR}" if DEV else "/var/lib/quantumpay",
     ).split(":") if root
 ]
+# What the signed-in home page lists (qpgov/inbox.py): one function per app.
+# Readiness adds its own here once it exists.
+QPGOV_INBOX_SECTIONS = [
+    "fleet.inbox.sections",
+    "changes.inbox.sections",
+    "incidents.inbox.sections",
+]
+# How long a due step may wait for a worker before the incident page says so:
+# a healthy worker picks a step up within a second or two, so "waiting for a
+# worker" sooner than this would only alarm people.
+QPGOV_WORKER_GRACE_SECONDS = envint("QPGOV_WORKER_GRACE_SECONDS", "30")
 QPGOV_SSH_COMMAND = os.getenv(
     "QPGOV_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=15 {target} --"
 )

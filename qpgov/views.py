@@ -5,19 +5,22 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import rolelog, roles
+from . import inbox, rolelog, roles
 from .models import Event
 
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    """Sign-in for visitors; for signed-in people, what their roles let them do."""
+    """Sign-in for visitors; for signed-in people, what waits for them (qpgov/inbox.py)."""
     ctx = {}
     if not request.user.is_authenticated:
         ctx["form"] = AuthenticationForm(request)
+    else:
+        ctx["sections"] = inbox.sections_for(request.user, timezone.now())
     return render(request, "home.html", ctx)
 
 

@@ -65,6 +65,7 @@ TABLE.update({
     "incidents:list": (None, {"GET": INCIDENT_READERS}),
     "incidents:declare": (None, {"GET": DECLARERS, "POST": DECLARERS}),
     "incidents:detail": ("incident", {"GET": INCIDENT_READERS}),
+    "incidents:live": ("incident", {"GET": INCIDENT_READERS}),
     "incidents:resolve": ("incident", {"GET": RESPONDERS_ONLY, "POST": RESPONDERS_ONLY}),
     "incidents:acknowledge": ("incident", {"GET": frozenset({COUNCIL}),
                                            "POST": frozenset({COUNCIL})}),

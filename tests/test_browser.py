@@ -155,10 +155,18 @@ def test_an_incident_declared_in_the_browser_shows_its_steps_finishing(
     page.click("button:has-text('Declare and start the response')")
     page.wait_for_selector("h1:has-text('Validator double-signing')")
 
-    # The page refreshes itself while steps run; wait for it to say contained.
-    page.wait_for_selector(".badge:text-is('contained')", timeout=90_000)
-    rows = page.locator("tbody tr:not(.muted) .badge").all_inner_texts()
+    # The page updates itself in place while steps run (static/js/incident-live.js):
+    # no reload, so a mark left on the window and the keyboard focus survive.
+    assert page.locator("meta[http-equiv='refresh']").count() == 0
+    page.evaluate("window.__sameDocument = true")
+    page.locator("#incident-progress").wait_for()
+    assert page.locator("#incident-progress").get_attribute("aria-live") == "polite"
+    page.wait_for_selector("#incident-status .badge:text-is('contained')", timeout=90_000)
+    assert page.evaluate("window.__sameDocument") is True
+    rows = page.locator("#incident-steps tbody tr:not(.muted) .badge").all_inner_texts()
     assert rows[:4] == ["succeeded"] * 4 and rows[4] == "pending"
+    assert "stopped, confirmed inactive" in page.locator("#incident-steps").inner_text()
+    assert page.locator("[data-live-url]").get_attribute("data-moving") == "false"
     incident = Incident.objects.get()
     assert incident.state == Incident.CONTAINED
     assert incident.steps.filter(status=ResponseStep.SUCCEEDED).count() == 4

@@ -78,7 +78,7 @@ def test_a_proposer_in_the_approver_role_does_not_count_towards_the_majority(db)
     quinn.groups.clear()
     other = draft(proposer, category="governance", title="Add validator eight to the set")
     reason = services.unreachable_reason(other)
-    assert "needs 1 approval(s)" in reason and "only 0 member(s)" in reason
+    assert "needs 1 approval from" in reason and "only 0 members other" in reason
     with pytest.raises(Conflict):
         services.submit(other.pk, proposer)
 

@@ -208,13 +208,16 @@ def test_an_incident_declared_while_redis_is_down_is_saved_shown_as_queued_and_c
         assert incident.steps.count() == len(runbook.get().steps)
         page = client.get(response["Location"]).content.decode()
         assert "the response is queued" in page
-        assert "waiting for a worker since" in page
+        # Just declared: queued, not yet late (the worker grace period, issue 17).
+        assert "queued" in page and "waiting for a worker" not in page
     finally:
         redis.start()
 
-    # A minute later the sweep finds the step that lost its message.
+    # A minute later the page says no worker has it, and the sweep finds the step
+    # that lost its message.
     incident.steps.filter(kind=runbook.FREEZE).update(
         next_attempt_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1))
+    assert "waiting for a worker since" in client.get(response["Location"]).content.decode()
     assert sweep_steps()["redispatched"] == 1
     wait_for(lambda: state_of(incident) == Incident.CONTAINED, timeout=90,
              message="the worker to run the response once Redis is back")

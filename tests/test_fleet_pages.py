@@ -54,7 +54,7 @@ def test_the_fleet_page_shows_checks_uptime_state_and_open_incidents(client, rit
     assert "validator-1" in page and "frozen since" in page
     assert "service: pass" in page and "time sync: pass" in page
     assert "100.00 %" in page and '<rect class="up"' in page
-    assert "<td>1</td>" in page  # one open incident
+    assert '<td data-label="Open incidents">1</td>' in page  # one open incident
     assert "Run the checks now" not in page and "Add a node" not in page  # not Core Ops
 
 

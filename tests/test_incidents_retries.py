@@ -227,7 +227,7 @@ def test_the_council_is_reminded_until_someone_acknowledges(
 
 
 def test_declaring_succeeds_while_the_broker_is_down(
-    rita, demo_node, monkeypatch, django_capture_on_commit_callbacks
+    rita, demo_node, monkeypatch, django_capture_on_commit_callbacks, settings
 ):
     from incidents import tasks
 
@@ -239,8 +239,11 @@ def test_declaring_succeeds_while_the_broker_is_down(
         incident = declare(rita, [demo_node])
     step = freeze_step(incident)
     assert step.status == ResponseStep.PENDING and step.next_attempt_at is not None
-    # ... and the incident page says the step is waiting for a worker.
-    assert step.is_waiting_for_worker()
+    # ... and once the grace period has passed, the incident page says the step is
+    # waiting for a worker (before it, the step is just queued).
+    grace = timedelta(seconds=settings.QPGOV_WORKER_GRACE_SECONDS)
+    assert not step.is_waiting_for_worker(step.next_attempt_at)
+    assert step.is_waiting_for_worker(step.next_attempt_at + grace)
 
 
 def test_the_sweep_runs_every_minute_and_step_tasks_ack_late(settings):

@@ -40,8 +40,10 @@ def test_the_list_and_detail_are_for_incident_roles_only(client, incident, eve, 
     assert page.status_code == 200
     assert b"Fork at height 10" in page.content and b"<strong>Two</strong>" in page.content
     assert b"Freeze affected nodes" in page.content
-    assert b"waiting for a worker" in page.content
-    assert b'http-equiv="refresh"' in page.content
+    # Just queued: no worker is late yet, and the page does not reload itself (issue 17).
+    assert b"queued" in page.content and b"waiting for a worker" not in page.content
+    assert b'http-equiv="refresh"' not in page.content
+    assert b"js/incident-live.js" in page.content and b"Refresh now" in page.content
     freeze = step_of(incident, runbook.FREEZE)
     assert b"Retry step" not in page.content
     assert url("skip", incident.pk, freeze.id).encode() not in page.content

@@ -48,8 +48,9 @@ def test_the_findings_show_inline_and_the_override_is_asked_for(client, rita, ca
     pm = pmf.in_review(rita, text=pmf.body(Summary=PROFIT))
     client.force_login(carol)
     url = reverse("incidents:postmortem_publish", args=[pm.incident_id])
-    response = client.post(url, {"override_reason": ""})
-    assert response.status_code == 400
+    # Refused: back on the post-mortem's own page, the reason at the top (issue 17).
+    response = client.post(url, {"override_reason": ""}, follow=True)
+    assert response.redirect_chain == [(pm.get_absolute_url(), 302)]
     html = response.content.decode()
     assert "override them with a written reason" in html
     assert "Validators earn guaranteed returns of 12% while the chain is halted." in html

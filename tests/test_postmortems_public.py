@@ -394,3 +394,28 @@ def test_odd_digits_are_not_page_numbers(client, published):
     for number in ("²", "١", "１"):
         response = client.get(reverse("postmortems:list"), {"page": number})
         assert response.status_code == 200 and "ETag" not in response
+
+
+def test_an_amended_post_mortem_says_so_at_the_top(client, rita, carol,
+                                                   django_capture_on_commit_callbacks):
+    """Issue 17: the correction sat at the bottom, under the old text."""
+    from incidents import postmortems as pm_services
+    from tests import postmortem_factories as factories
+
+    with time_machine.travel(timezone.now() - timedelta(minutes=5), tick=False):
+        pm = pm_services.publish(factories.in_review(rita), carol)
+        html = client.get(pm.get_public_url()).content.decode()
+    assert 'id="amended"' not in html
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.published_amendment(pm, rita, carol)
+    html = client.get(pm.get_public_url()).content.decode()
+    notice = html.index('id="amended"')
+    assert notice < html.index('class="rendered"') < html.index('id="amendments"')
+    assert "a published correction" in html[notice:notice + 400]
+
+
+def test_the_public_text_is_kept_to_about_75_characters_a_line():
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parent.parent / "static/css/qpgov.css").read_text()
+    assert "article.postmortem { max-width: 75ch; }" in css

@@ -1,0 +1,68 @@
+"""Change-control work waiting for a person, for their home page (qpgov/inbox.py)."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
+from django.utils.timesince import timeuntil
+
+from qpgov import roles
+from qpgov.inbox import Item, Section, first
+
+from . import policy
+from .models import Proposal, State, Vote
+
+
+def categories_voted_on_by(user) -> list[str]:
+    return [p.category for p in policy.POLICIES.values()
+            if p.vote_action and roles.can(user, p.vote_action)]
+
+
+def awaiting_vote(proposals: QuerySet, user, now) -> QuerySet:
+    """The proposals whose open window waits for `user`'s vote on the current revision."""
+    my_vote = Vote.objects.filter(proposal=OuterRef("pk"), voter=user, revision=OuterRef("revision"))
+    return (proposals.filter(state=State.IN_REVIEW, category__in=categories_voted_on_by(user),
+                             deadline__gt=now)
+            .exclude(proposer=user).exclude(Exists(my_vote)))
+
+
+def _link(name: str, **query) -> str:
+    return reverse(name) + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def sections(user, now) -> list[Section]:
+    if not roles.can(user, "view_changes"):
+        return []
+    found = []
+    if categories_voted_on_by(user):
+        rows, total = first(awaiting_vote(Proposal.objects.all(), user, now).order_by("deadline", "pk")
+                            .only("pk", "title", "deadline", "category"))
+        found.append(Section(
+            "Votes due", [Item(p.title, p.get_absolute_url(),
+                               f"{timeuntil(p.deadline, now)} left · deadline "
+                               f"{p.deadline:%Y-%m-%d %H:%M} UTC",
+                               urgent=(p.deadline - now).total_seconds() < 12 * 3600)
+                          for p in rows],
+            total, _link("changes:list", awaiting=1), "No vote waits for you."))
+    if roles.can(user, "propose_change"):
+        mine = (Proposal.objects.filter(proposer=user, state__in=(State.DRAFT, State.IN_REVIEW,
+                                                                  State.APPROVED))
+                .order_by("-updated_at", "-pk").only("pk", "title", "state", "deadline"))
+        rows, total = first(mine)
+        found.append(Section(
+            "Your drafts and open proposals",
+            [Item(p.title, p.get_absolute_url(), p.get_state_display()
+                  + (f" · deadline {p.deadline:%Y-%m-%d %H:%M} UTC"
+                     if p.state == State.IN_REVIEW else "")) for p in rows],
+            total, _link("changes:list", mine=1), "You have no open proposal."))
+    if roles.can(user, "record_implementation"):
+        approved = (Proposal.objects.filter(state=State.APPROVED).order_by("lapses_at", "pk")
+                    .only("pk", "title", "lapses_at", "planned_start"))
+        rows, total = first(approved)
+        found.append(Section(
+            "Approved changes to implement",
+            [Item(p.title, p.get_absolute_url(),
+                  f"planned {p.planned_start:%Y-%m-%d %H:%M} UTC · approval lapses in "
+                  f"{timeuntil(p.lapses_at, now)}") for p in rows],
+            total, _link("changes:list", state=State.APPROVED)))
+    return found
