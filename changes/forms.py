@@ -161,7 +161,10 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
         return data
 
     def _category(self, data):
-        return data.get("category", self.instance.category if self.instance.pk else None)
+        # A refused category (Protocol) is gone from `data`; what was asked for still counts.
+        if "category" in self.fields:
+            return data.get("category") or self.data.get("category")
+        return self.instance.category
 
     def _clean_scope(self, data):
         keys = data.get("config_keys") or ""
