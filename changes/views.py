@@ -44,9 +44,9 @@ def _get_proposal(request: HttpRequest, pk: int) -> Proposal:
     return proposal
 
 
-def _categories_i_vote_on(user) -> list[str]:
-    return [p.category for p in policy.POLICIES.values()
-            if p.vote_action and roles.can(user, p.vote_action)]
+def _actions_i_vote_with(user) -> list[str]:
+    actions = {p.vote_action for p in (*policy.POLICIES.values(), policy.EMERGENCY)}
+    return sorted(a for a in actions if a and roles.can(user, a))
 
 
 @require_safe
@@ -69,8 +69,11 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
         my_vote = Vote.objects.filter(
             proposal=OuterRef("pk"), voter=user, revision=OuterRef("revision")
         )
+        # Who votes is the policy saved on each proposal: an Ops change routed to the
+        # Council, or an emergency change, is not decided by its category's role.
         qs = (
-            qs.filter(state=State.IN_REVIEW, category__in=_categories_i_vote_on(user),
+            qs.filter(state__in=(State.IN_REVIEW, State.IN_RATIFICATION),
+                      policy_in_force__vote_action__in=_actions_i_vote_with(user),
                       deadline__gt=timezone.now())
             .exclude(proposer=user)
             .exclude(Exists(my_vote))

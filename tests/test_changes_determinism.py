@@ -140,3 +140,13 @@ def test_a_draft_shows_where_it_will_be_routed(client, alice):
     client.force_login(alice)
     html = client.get(proposal.get_absolute_url()).content.decode()
     assert "Routed to the Governance Council" in html
+
+
+def test_awaiting_my_vote_follows_the_routing_not_the_category(client, alice, olga, carol):
+    routed = in_review(alice, title="Shorten the consensus commit timeout",
+                       config_keys="consensus.timeout_commit")
+    url = reverse("changes:list") + "?awaiting=1"
+    client.force_login(carol)
+    assert routed.title in client.get(url).content.decode()
+    client.force_login(olga)
+    assert routed.title not in client.get(url).content.decode()
