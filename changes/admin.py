@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from qpgov.admin import ReadOnlyAdmin
 
-from .models import Proposal, Revision, Vote
+from .models import Freeze, Proposal, Revision, Vote
 
 
 @admin.register(Proposal)
@@ -22,3 +22,8 @@ class RevisionAdmin(ReadOnlyAdmin):
 @admin.register(Vote)
 class VoteAdmin(ReadOnlyAdmin):
     list_display = ("proposal", "voter", "revision", "choice", "cast_at")
+
+
+@admin.register(Freeze)
+class FreezeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "title", "starts_at", "ends_at", "lifted_at", "source")

@@ -10,6 +10,10 @@ from qpgov.text import one_line, xml_safe
 from .models import State
 from .views import public_changes
 
+# How the feed names an emergency change's ratification.
+RATIFICATION = {"pending": "ratification pending", "ratified": "ratified",
+                "unratified": "not ratified", "": "its implementation failed"}
+
 
 class PublicChangeFeed(Feed):
     """Atom feed of the public change log: the public line and outcome only.
@@ -40,6 +44,8 @@ class PublicChangeFeed(Feed):
 
     def item_title(self, item):
         outcome = "Rolled back" if item.state == State.ROLLED_BACK else "Implemented"
+        if item.emergency or item.ratification:
+            outcome = f"Emergency change {outcome.lower()} ({RATIFICATION[item.ratification]})"
         return xml_safe(one_line(f"{outcome}: {item.public_changelog}"))
 
     def item_description(self, item):

@@ -13,15 +13,21 @@ from . import policy
 from .models import Proposal, State, Vote
 
 
-def categories_voted_on_by(user) -> list[str]:
-    return [p.category for p in policy.POLICIES.values()
-            if p.vote_action and roles.can(user, p.vote_action)]
+def vote_actions_of(user) -> list[str]:
+    """The vote actions `user` may take (an Ops change, a governance change, an emergency)."""
+    actions = {p.vote_action for p in (*policy.POLICIES.values(), policy.EMERGENCY)}
+    return sorted(a for a in actions if a and roles.can(user, a))
 
 
 def awaiting_vote(proposals: QuerySet, user, now) -> QuerySet:
-    """The proposals whose open window waits for `user`'s vote on the current revision."""
+    """The proposals whose open window waits for `user`'s vote on the current revision.
+
+    Who votes is the policy saved on each proposal: an Ops change routed to the
+    Council, or an emergency change, is not decided by its category's role.
+    """
     my_vote = Vote.objects.filter(proposal=OuterRef("pk"), voter=user, revision=OuterRef("revision"))
-    return (proposals.filter(state=State.IN_REVIEW, category__in=categories_voted_on_by(user),
+    return (proposals.filter(state__in=(State.IN_REVIEW, State.IN_RATIFICATION),
+                             policy_in_force__vote_action__in=vote_actions_of(user),
                              deadline__gt=now)
             .exclude(proposer=user).exclude(Exists(my_vote)))
 
@@ -34,7 +40,7 @@ def sections(user, now) -> list[Section]:
     if not roles.can(user, "view_changes"):
         return []
     found = []
-    if categories_voted_on_by(user):
+    if vote_actions_of(user):
         rows, total = first(awaiting_vote(Proposal.objects.all(), user, now).order_by("deadline", "pk")
                             .only("pk", "title", "deadline", "category"))
         found.append(Section(

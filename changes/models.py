@@ -28,6 +28,15 @@ class State(models.TextChoices):
     IMPLEMENTED = "implemented", "Implemented"
     ROLLED_BACK = "rolled_back", "Rolled back"
     LAPSED = "lapsed", "Lapsed"
+    # Emergency changes, implemented before their full review (docs/changes.md).
+    IN_RATIFICATION = "in_ratification", "Implemented, in ratification"
+    RATIFIED = "ratified", "Implemented and ratified"
+    UNRATIFIED = "unratified", "Not ratified: rollback required"
+
+
+# States whose review window takes votes: the review, and an emergency change's
+# retrospective review after it was implemented.
+VOTING_STATES = (State.IN_REVIEW, State.IN_RATIFICATION)
 
 
 class Risk(models.TextChoices):
@@ -47,6 +56,12 @@ CONTENT_FIELDS = (
     "category", "title", "summary", "motivation", "change", "components", "environments",
     "risk", "risk_assessment", "planned_start", "planned_end", "rollback_trigger",
     "rollback_steps", "rollback_verification", "rollback_minutes",
+)
+# Fields added later (issue 15). They join the hashed content only when set, so
+# the hash of every proposal written before them stays what it was.
+LATER_CONTENT_FIELDS = (
+    "config_keys", "determinism_attestation", "adds_feature", "emergency", "incident_id",
+    "emergency_justification", "on_call",
 )
 
 
@@ -76,6 +91,43 @@ class Proposal(FSMModelMixin, models.Model):
     rollback_steps = models.TextField(help_text="The exact steps, in order.")
     rollback_verification = models.TextField(help_text="How to verify the rollback worked.")
     rollback_minutes = models.PositiveIntegerField(help_text="How long the rollback takes.")
+
+    # What it touches, and the determinism attestation (playbook section 1).
+    nodes = models.ManyToManyField(
+        "fleet.Node", blank=True, related_name="+",
+        help_text="The nodes this change touches; leave empty if it touches no particular node.",
+    )
+    config_keys = models.CharField(
+        max_length=500, blank=True,
+        help_text="Config keys it changes, comma separated (e.g. p2p.max_peers).",
+    )
+    determinism_attestation = models.TextField(
+        blank=True,
+        help_text="Ops changes: why this change cannot affect block production or state "
+                  "transitions.",
+    )
+    adds_feature = models.BooleanField(
+        default=False, help_text="It adds a feature: it then needs the Governance Council.",
+    )
+
+    # Emergency changes (ITIL emergency change; docs/changes.md).
+    emergency = models.BooleanField(default=False)
+    incident = models.ForeignKey(
+        "incidents.Incident", models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The open incident this emergency change responds to.",
+    )
+    emergency_justification = models.TextField(
+        blank=True, help_text="Why it cannot wait for the normal 24-hour review.",
+    )
+    on_call = models.CharField(max_length=300, blank=True, help_text="Who was on call.")
+    ratification = models.CharField(
+        max_length=12, blank=True,
+        choices=[("pending", "pending"), ("ratified", "ratified"), ("unratified", "not ratified")],
+    )
+    rollback_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rollback_recorded_at = models.DateTimeField(null=True, blank=True)
 
     review_hours = models.PositiveSmallIntegerField(
         default=policy.MAX_REVIEW_HOURS,
@@ -132,6 +184,11 @@ class Proposal(FSMModelMixin, models.Model):
         for name in CONTENT_FIELDS:
             value = getattr(self, name)
             data[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        for name in LATER_CONTENT_FIELDS:
+            if getattr(self, name):
+                data[name] = getattr(self, name)
+        if self.pk and (names := sorted(self.nodes.values_list("name", flat=True))):
+            data["nodes"] = names
         return data
 
     def compute_content_hash(self) -> str:
@@ -140,11 +197,23 @@ class Proposal(FSMModelMixin, models.Model):
 
     @property
     def policy_rules(self) -> policy.Policy:
-        """The policy saved at submission, or the current one for a draft."""
+        """The policy saved at submission, or the one that would apply now for a draft."""
         if self.policy_in_force:
-            fields = {k: v for k, v in self.policy_in_force.items() if k != "version"}
+            fields = {k: v for k, v in self.policy_in_force.items()
+                      if k not in ("version", "consensus_keys_version")}
             return policy.Policy(**fields)
-        return policy.for_category(self.category)
+        return self.route()
+
+    def route(self) -> policy.Policy:
+        """Who would approve this content now (consensus keys and features go to the Council)."""
+        return policy.route(self.category, self.config_keys, self.adds_feature, self.emergency)
+
+    def component_set(self) -> set[str]:
+        return {c.strip().lower() for c in self.components.split(",") if c.strip()}
+
+    @property
+    def is_emergency_review(self) -> bool:
+        return self.state == State.IN_REVIEW and self.policy_rules.rule == policy.EMERGENCY_RULE
 
     # --- the review window -------------------------------------------------
 
@@ -157,10 +226,10 @@ class Proposal(FSMModelMixin, models.Model):
         self.reminder_sent_at = None
 
     def window_is_open(self, now) -> bool:
-        return self.state == State.IN_REVIEW and self.window_opens_at <= now < self.deadline
+        return self.state in VOTING_STATES and self.window_opens_at <= now < self.deadline
 
     def decision_is_due(self, now) -> bool:
-        return self.state == State.IN_REVIEW and now >= self.earliest_decision_at
+        return self.state in VOTING_STATES and now >= self.earliest_decision_at
 
     @property
     def is_open(self) -> bool:
@@ -182,6 +251,22 @@ class Proposal(FSMModelMixin, models.Model):
         self.decided_at = now
         self.lapses_at = now + timedelta(days=settings.QPGOV_APPROVAL_LAPSE_DAYS)
 
+    @transition(field=state, source=State.IN_REVIEW, target=State.APPROVED)
+    def approve_emergency(self, now):
+        """Two Core Ops approved an emergency change: no waiting period."""
+        self.decided_at = now
+        self.lapses_at = now + timedelta(days=settings.QPGOV_APPROVAL_LAPSE_DAYS)
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.IN_REVIEW)
+    def fall_back(self, now):
+        """An emergency change not approved in its short window becomes a normal one."""
+        self.emergency = False
+
+    @transition(field=state, source=State.IN_REVIEW, target=State.IN_REVIEW)
+    def reclassify(self, now):
+        """An approver said it does (or does not) add a feature: the window restarts."""
+        self.open_window(now)
+
     @transition(field=state, source=State.IN_REVIEW, target=State.REJECTED)
     def reject(self, now):
         self.decided_at = now
@@ -194,7 +279,21 @@ class Proposal(FSMModelMixin, models.Model):
     def mark_implemented(self, now):
         """The caller has set who implemented it, when, and the public change-log line."""
 
-    @transition(field=state, source=State.APPROVED, target=State.ROLLED_BACK)
+    @transition(field=state, source=State.APPROVED, target=State.IN_RATIFICATION)
+    def begin_ratification(self, now):
+        """An emergency change was implemented: its retrospective review opens now."""
+        self.ratification = "pending"
+        self.open_window(now)
+
+    @transition(field=state, source=State.IN_RATIFICATION, target=State.RATIFIED)
+    def ratify(self, now):
+        self.ratification = "ratified"
+
+    @transition(field=state, source=State.IN_RATIFICATION, target=State.UNRATIFIED)
+    def unratify(self, now):
+        self.ratification = "unratified"
+
+    @transition(field=state, source=[State.APPROVED, State.UNRATIFIED], target=State.ROLLED_BACK)
     def mark_rolled_back(self, now):
         """The caller has set who rolled it back, when, and what the rollback did."""
 
@@ -237,6 +336,8 @@ class Vote(models.Model):
     revision_hash = models.CharField(max_length=64)
     choice = models.CharField(max_length=10, choices=CHOICES)
     reason = models.TextField(blank=True)
+    # An approval of an Ops change re-confirms its determinism attestation.
+    determinism_confirmed = models.BooleanField(default=False)
     cast_at = models.DateTimeField(default=timezone.now)
     changed_at = models.DateTimeField(null=True, blank=True)
 
@@ -261,7 +362,9 @@ class EmailDelivery(models.Model):
     """
 
     REVIEW, REMINDER, DECISION = "review", "reminder", "decision"
-    PURPOSES = [(REVIEW, "review opened"), (REMINDER, "vote reminder"), (DECISION, "decision")]
+    UNRATIFIED = "unratified"
+    PURPOSES = [(REVIEW, "review opened"), (REMINDER, "vote reminder"), (DECISION, "decision"),
+                (UNRATIFIED, "emergency change not ratified")]
     PENDING, SENT, FAILED = "pending", "sent", "failed"
     STATUSES = [(PENDING, "pending"), (SENT, "sent"), (FAILED, "gave up")]
 
@@ -286,3 +389,44 @@ class EmailDelivery(models.Model):
 
     def __str__(self):
         return f"{self.get_purpose_display()} to {self.recipient}: {self.get_status_display()}"
+
+
+class Freeze(models.Model):
+    """A change freeze declared by hand: a blackout window, e.g. around a network upgrade.
+
+    Freezes while incidents are open are not stored here: they are derived from
+    the open incidents themselves (changes.freezes). In force from `starts_at`
+    (inclusive) until `ends_at` or its lifting, whichever is first (exclusive).
+    """
+
+    title = models.CharField(max_length=200)
+    reason = models.TextField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for a freeze in force until it is lifted."
+    )
+    categories = models.JSONField(default=list, help_text="The proposal categories it freezes.")
+    nodes = models.ManyToManyField(
+        "fleet.Node", blank=True, related_name="+",
+        help_text="Only changes to these nodes; leave empty for every node.",
+    )
+    source = models.CharField(max_length=40, help_text="The role of whoever declared it.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lift_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+
+    def __str__(self):
+        return f"Freeze #{self.pk}: {self.title}"
+
+    @property
+    def effective_end(self):
+        """When it stops being in force: its end or its lifting, whichever is first."""
+        ends = [t for t in (self.ends_at, self.lifted_at) if t is not None]
+        return min(ends) if ends else None

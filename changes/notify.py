@@ -139,3 +139,22 @@ def decision(proposal_id: int) -> int:
     return _queue(proposal, EmailDelivery.DECISION,
                   f"[qpgov] {proposal.get_state_display()}: {proposal.title}", body,
                   [proposal.proposer.email])
+
+
+def unratified(proposal_id: int) -> int:
+    """An emergency change was not ratified: the Council and the proposer are told that a
+    rollback is required."""
+    from qpgov import roles
+
+    proposal = Proposal.objects.select_related("proposer").get(pk=proposal_id)
+    body = (
+        f'The emergency change "{proposal.title}" (#{proposal.pk}), implemented '
+        f"{proposal.implemented_at:%Y-%m-%d %H:%M} UTC, was not ratified by its retrospective "
+        f"review. A rollback is required, following its rollback plan:\n\n"
+        f"{proposal.rollback_steps}\n\nCore Ops record the rollback on its page.\n\n"
+        f"{_link(proposal)}\n"
+    )
+    emails = list(roles.holders(roles.COUNCIL).values_list("email", flat=True))
+    return _queue(proposal, EmailDelivery.UNRATIFIED,
+                  f"[qpgov] Not ratified, rollback required: {proposal.title}", body,
+                  [*emails, proposal.proposer.email])

@@ -7,11 +7,12 @@ rewrites a past or running decision. Bump POLICY_VERSION with every change.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import fnmatch
+from dataclasses import asdict, dataclass, replace
 
 from qpgov import roles
 
-POLICY_VERSION = "2026-11-30.1"
+POLICY_VERSION = "2026-11-30.2"
 
 OPS = "ops"
 GOVERNANCE = "governance"
@@ -26,11 +27,17 @@ CATEGORY_CHOICES = [
 # Rules a policy can use.
 ONE_APPROVAL_NO_REJECTION = "one_approval_no_rejection"
 MAJORITY_OF_ROLE = "majority_of_role"
+# An emergency change: two Core Ops other than the proposer, no waiting period,
+# any standing Core Ops rejection blocks (ITIL's emergency CAB, in small).
+EMERGENCY_RULE = "two_approvals_no_rejection"
 
 FROZEN_MESSAGE = "Protocol changes are frozen during the mainnet phase."
 
 MIN_REVIEW_HOURS = 24
 MAX_REVIEW_HOURS = 72
+# An emergency change not approved within this many hours falls back to a
+# normal Ops review (as a Cosmos expedited proposal falls back to a normal one).
+EMERGENCY_WINDOW_HOURS = 4
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Policy:
     min_hours: int = MIN_REVIEW_HOURS
     max_hours: int = MAX_REVIEW_HOURS
     frozen: bool = False
+    reason: str = ""  # why it is routed to these approvers, when not by its category alone
 
 
 POLICIES = {
@@ -51,13 +59,78 @@ POLICIES = {
 }
 
 
+EMERGENCY = Policy(OPS, roles.CORE_OPS, "approve_emergency_change", EMERGENCY_RULE,
+                   min_hours=0, max_hours=EMERGENCY_WINDOW_HOURS,
+                   reason="Emergency change: two Core Ops other than the proposer, no waiting "
+                          "period; ratified by a normal review after it is implemented.")
+
+# Config keys whose change can alter block production or state transitions
+# (playbook section 1). An Ops change touching one goes to the Governance
+# Council. Shell-style patterns; bump the version with every change.
+CONSENSUS_KEYS_VERSION = "2026-11-30.1"
+CONSENSUS_SENSITIVE_KEYS = (
+    "consensus.*",
+    "genesis.*",
+    "state_sync.*",
+    "app.halt_height",
+    "app.halt_time",
+    "app.pruning*",
+    "app.min_gas_prices",
+    "mempool.max_tx_bytes",
+    "mempool.max_txs_bytes",
+    "block.max_bytes",
+    "block.max_gas",
+    "evidence.*",
+)
+
+
 def for_category(category: str) -> Policy:
     return POLICIES[category]
 
 
-def snapshot(category: str) -> dict:
+def parse_keys(config_keys: str) -> list[str]:
+    return [k.strip().lower() for k in (config_keys or "").split(",") if k.strip()]
+
+
+def sensitive_keys(config_keys: str) -> list[str]:
+    """The keys in `config_keys` that the consensus-sensitive list names."""
+    return [key for key in parse_keys(config_keys)
+            if any(fnmatch.fnmatchcase(key, pattern) for pattern in CONSENSUS_SENSITIVE_KEYS)]
+
+
+def council_reasons(category: str, config_keys: str, adds_feature: bool) -> list[str]:
+    """Why an Ops change needs the Governance Council instead of Core Ops; empty if it does not."""
+    if category != OPS:
+        return []
+    reasons = []
+    if keys := sensitive_keys(config_keys):
+        reasons.append(f"it changes consensus-sensitive config {', '.join(keys)} "
+                       f"(list {CONSENSUS_KEYS_VERSION})")
+    if adds_feature:
+        reasons.append("it adds a feature, and no feature is added during the mainnet phase "
+                       "without governance approval")
+    return reasons
+
+
+def route(category: str, config_keys: str = "", adds_feature: bool = False,
+          emergency: bool = False) -> Policy:
+    """The policy for this content: its category's, unless it must go to the Council, or is
+    an emergency Ops change."""
+    reasons = council_reasons(category, config_keys, adds_feature)
+    if reasons:
+        return replace(POLICIES[GOVERNANCE], category=category,
+                       reason="Routed to the Governance Council: " + "; ".join(reasons) + ".")
+    if emergency and category == OPS:
+        return EMERGENCY
+    return POLICIES[category]
+
+
+def snapshot(rules: Policy | str) -> dict:
     """The policy as saved on a proposal at submission."""
-    return {"version": POLICY_VERSION, **asdict(POLICIES[category])}
+    if isinstance(rules, str):
+        rules = POLICIES[rules]
+    return {"version": POLICY_VERSION, "consensus_keys_version": CONSENSUS_KEYS_VERSION,
+            **asdict(rules)}
 
 
 def required_approvals(rule: str, eligible: int) -> int:
@@ -69,6 +142,8 @@ def required_approvals(rule: str, eligible: int) -> int:
     """
     if rule == ONE_APPROVAL_NO_REJECTION:
         return 1
+    if rule == EMERGENCY_RULE:
+        return 2
     if rule == MAJORITY_OF_ROLE:
         return eligible // 2 + 1
     raise ValueError(f"unknown rule {rule!r}")
@@ -80,7 +155,7 @@ def outcome(rule: str, required: int, eligible: int, approvals: int, rejections:
     `eligible` is the electorate now (the role's active members minus the
     proposer); `approvals` and `rejections` count only votes cast by them.
     """
-    if rule == ONE_APPROVAL_NO_REJECTION:
+    if rule in (ONE_APPROVAL_NO_REJECTION, EMERGENCY_RULE):
         # Any standing rejection blocks; it outweighs any number of approvals.
         if rejections:
             return "rejected"

@@ -21,8 +21,17 @@ from django.utils import timezone
 from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
 
-from . import notify, policy
-from .models import CONTENT_FIELDS, Proposal, Revision, State, Vote
+from . import conflicts, freezes, notify, policy
+from .models import (
+    CONTENT_FIELDS,
+    LATER_CONTENT_FIELDS,
+    VOTING_STATES,
+    Freeze,
+    Proposal,
+    Revision,
+    State,
+    Vote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,7 @@ def create_draft(user, cleaned: dict) -> Proposal:
         proposal = Proposal(proposer=user, created_at=now, updated_at=now)
         _apply_content(proposal, cleaned)
         proposal.save()
+        _apply_nodes(proposal, cleaned)
         eventlog.append(proposal, "created", actor=user, to_state=proposal.state)
     return proposal
 
@@ -96,6 +106,7 @@ def update_draft(proposal_id: int, user, cleaned: dict) -> Proposal:
         if proposal.state != State.DRAFT:
             raise Conflict("Only a draft can be edited. A proposal in review is changed by amending it.")
         _apply_content(proposal, cleaned)
+        _apply_nodes(proposal, cleaned)
         proposal.updated_at = timezone.now()
         proposal.save()
         eventlog.append(proposal, "edited", actor=user, data={"hash": proposal.compute_content_hash()})
@@ -103,9 +114,57 @@ def update_draft(proposal_id: int, user, cleaned: dict) -> Proposal:
 
 
 def _apply_content(proposal: Proposal, cleaned: dict) -> None:
-    for name in (*CONTENT_FIELDS, "review_hours"):
+    for name in (*CONTENT_FIELDS, *LATER_CONTENT_FIELDS, "review_hours"):
         if name in cleaned:
             setattr(proposal, name, cleaned[name])
+    if "incident" in cleaned:
+        proposal.incident = cleaned["incident"]
+
+
+def _apply_nodes(proposal: Proposal, cleaned: dict) -> None:
+    """The nodes are a relation: set once the proposal has a primary key."""
+    if "nodes" in cleaned:
+        proposal.nodes.set(cleaned["nodes"])
+
+
+def emergency_problem(proposal: Proposal) -> str | None:
+    """Why `proposal` cannot be an emergency change now, or None if it can."""
+    if proposal.category != policy.OPS:
+        return ("Only an Ops change can be an emergency change: Protocol changes are never "
+                "emergency changes and Governance changes cannot be.")
+    reasons = policy.council_reasons(proposal.category, proposal.config_keys,
+                                     proposal.adds_feature)
+    if reasons:
+        return ("An emergency change is approved by Core Ops alone, but this one needs the "
+                "Governance Council: " + "; ".join(reasons) + ".")
+    incident = proposal.incident
+    if incident is None:
+        return "An emergency change must link the open incident it responds to."
+    if incident.state not in conflicts.OPEN_INCIDENT_STATES:
+        return (f"INC-{incident.pk} is {incident.get_state_display()}: an emergency change is "
+                "possible only while its incident is open.")
+    node_ids = set(proposal.nodes.values_list("pk", flat=True))
+    if not node_ids & set(incident.nodes.values_list("pk", flat=True)):
+        return (f"INC-{incident.pk} is on none of the nodes this change touches: name the "
+                "incident's nodes the change acts on.")
+    return None
+
+
+def _route(proposal: Proposal, now) -> int:
+    """Fix the policy for the content as it is now; return the electorate counted for it.
+
+    Raises Conflict if the policy could never be met. Called at submission and
+    whenever the content or its classification changes who must approve it.
+    """
+    proposal.policy_in_force = policy.snapshot(proposal.route())
+    # The majority is of those who may vote, counted now and kept: a
+    # later change to the role never moves the bar of a running review.
+    eligible = electorate(proposal).count()
+    reason = unreachable_reason(proposal, eligible)
+    if reason:
+        raise Conflict(reason, links=[("Edit the draft", reverse("changes:edit", args=[proposal.pk]))])
+    proposal.required_approvals = policy.required_approvals(proposal.policy_rules.rule, eligible)
+    return eligible
 
 
 def _require_proposer(proposal: Proposal, user) -> None:
@@ -135,20 +194,17 @@ def submit(proposal_id: int, user) -> Proposal:
             raise Conflict(f"This proposal is {proposal.get_state_display().lower()}, not a draft.")
         if proposal.category == policy.PROTOCOL:
             raise Conflict(policy.FROZEN_MESSAGE)
-        proposal.policy_in_force = policy.snapshot(proposal.category)
-        # The majority is of those who may vote, counted now and kept: a
-        # later change to the role never moves the bar of a running review.
-        eligible = electorate(proposal).count()
-        reason = unreachable_reason(proposal, eligible)
-        if reason:
-            raise Conflict(reason, links=[("Edit the draft", reverse("changes:edit", args=[proposal.pk]))])
-        proposal.required_approvals = policy.required_approvals(
-            proposal.policy_rules.rule, eligible
-        )
+        if proposal.emergency and (problem := emergency_problem(proposal)):
+            raise Conflict(problem)
+        eligible = _route(proposal, now)
         _new_revision(proposal, user, now)
-        _transition(proposal, "submit", user, now, policy=proposal.policy_in_force,
+        # What it collides with is listed now, and kept with the submission.
+        found = conflicts.for_proposal(proposal)
+        _transition(proposal, "submit", user, now, note=proposal.policy_rules.reason,
+                    policy=proposal.policy_in_force,
                     required_approvals=proposal.required_approvals,
-                    eligible_at_submission=eligible)
+                    eligible_at_submission=eligible,
+                    conflicts=[c.as_data() for c in found])
         notify.on_commit(notify.review_opened, proposal.pk)
     return proposal
 
@@ -170,14 +226,22 @@ def amend(proposal_id: int, user, cleaned: dict, note: str) -> Proposal:
     with transaction.atomic():
         proposal = _locked(proposal_id)
         _require_proposer(proposal, user)
-        if not proposal.window_is_open(now):
+        if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)):
             raise Conflict("Only a proposal whose review window is open can be amended.")
         old_hash = proposal.content_hash
-        cleaned = {k: v for k, v in cleaned.items() if k != "category"}
+        old_role = proposal.policy_rules.approver_role
+        # The category and the emergency are fixed at submission.
+        fixed = ("category", "emergency", "incident", "emergency_justification", "on_call")
+        cleaned = {k: v for k, v in cleaned.items() if k not in fixed}
         _apply_content(proposal, cleaned)
+        _apply_nodes(proposal, cleaned)
         if proposal.compute_content_hash() == old_hash:
             raise Conflict("The amendment changes nothing; the proposal is as it was.")
         set_aside = proposal.votes.filter(revision=proposal.revision).count()
+        if proposal.emergency and (problem := emergency_problem(proposal)):
+            raise Conflict(problem)
+        # A new config key may send it to other approvers (or back).
+        _route(proposal, now)
         _new_revision(proposal, user, now, note=note)
         proposal.open_window(now)
         proposal.updated_at = now
@@ -185,7 +249,10 @@ def amend(proposal_id: int, user, cleaned: dict, note: str) -> Proposal:
         eventlog.append(
             proposal, "amended", actor=user, note=note, revision_hash=proposal.content_hash,
             data={"revision": proposal.revision, "previous_hash": old_hash,
-                  "votes_set_aside": set_aside, "deadline": proposal.deadline.isoformat()},
+                  "votes_set_aside": set_aside, "deadline": proposal.deadline.isoformat(),
+                  **({"approver_role": proposal.policy_rules.approver_role,
+                      "routing": proposal.policy_rules.reason}
+                     if proposal.policy_rules.approver_role != old_role else {})},
         )
         notify.on_commit(notify.review_opened, proposal.pk)
     return proposal
@@ -197,8 +264,18 @@ def may_vote(proposal: Proposal, user) -> bool:
     return bool(action) and roles.can(user, action) and proposal.proposer_id != user.pk
 
 
-def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: str) -> Vote:
-    """Record or change `user`'s vote on the current revision."""
+def attestation_required(proposal: Proposal) -> bool:
+    """An Ops change carries a determinism attestation that every approval re-confirms."""
+    return proposal.category == policy.OPS
+
+
+def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: str,
+              confirms_determinism: bool = False) -> Vote:
+    """Record or change `user`'s vote on the current revision.
+
+    The second approval of an emergency change approves it there and then,
+    under the same row lock: an emergency change has no waiting period.
+    """
     now = timezone.now()
     with transaction.atomic():
         proposal = _locked(proposal_id)
@@ -208,7 +285,7 @@ def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: s
             raise PermissionDenied(
                 f"Only {proposal.policy_rules.approver_role or 'nobody'} may vote on this proposal."
             )
-        if proposal.state != State.IN_REVIEW:
+        if proposal.state not in VOTING_STATES:
             raise Conflict(f"Voting is closed: the proposal is {proposal.get_state_display().lower()}.")
         if not proposal.window_is_open(now):
             raise Conflict("Voting is closed: the review window has ended.")
@@ -218,10 +295,15 @@ def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: s
             )
         if choice == Vote.REJECT and not reason.strip():
             raise Conflict("A rejection needs a reason.")
+        confirmed = choice == Vote.APPROVE and attestation_required(proposal)
+        if confirmed and not confirms_determinism:
+            raise Conflict("An approval of an Ops change must re-confirm its determinism "
+                           "attestation: that it cannot affect block production or state "
+                           "transitions.")
         vote, created = Vote.objects.get_or_create(
             proposal=proposal, voter=user, revision=proposal.revision,
             defaults={"choice": choice, "reason": reason, "revision_hash": revision_hash,
-                      "cast_at": now},
+                      "cast_at": now, "determinism_confirmed": confirmed},
         )
         if created:
             kind, data = "vote", {"choice": choice}
@@ -230,10 +312,16 @@ def cast_vote(proposal_id: int, user, choice: str, reason: str, revision_hash: s
         else:
             data = {"choice": choice, "previous_choice": vote.choice}
             vote.choice, vote.reason, vote.changed_at = choice, reason, now
-            vote.save(update_fields=["choice", "reason", "changed_at"])
+            vote.determinism_confirmed = confirmed
+            vote.save(update_fields=["choice", "reason", "changed_at", "determinism_confirmed"])
             kind = "vote_changed"
-        eventlog.append(proposal, kind, actor=user, note=reason,
-                        revision_hash=proposal.content_hash, data=data)
+        if confirmed:
+            data["determinism_confirmed"] = True
+        events = [eventlog.entry(proposal, kind, actor=user, note=reason,
+                                 revision_hash=proposal.content_hash, data=data)]
+        if proposal.is_emergency_review:
+            _decide_locked(proposal.pk, now, events)
+        eventlog.append_many(events)
     return vote
 
 
@@ -315,7 +403,8 @@ def current_outcome(proposal: Proposal, counted: Tally | None = None) -> str:
 # --- decisions (the beat sweep only) -------------------------------------------------
 
 
-def due_decision(proposal: Proposal, now, counted: Tally | None = None) -> tuple[str, str] | None:
+def due_decision(proposal: Proposal, now, counted: Tally | None = None,
+                 active_freezes: list | None = None) -> tuple[str, str] | None:
     """The transition due now and its note, or None. Reads only, writes nothing.
 
     The sweep takes what it returns; a page uses it only to say that a
@@ -325,6 +414,12 @@ def due_decision(proposal: Proposal, now, counted: Tally | None = None) -> tuple
         return "lapse", "Approval lapsed: not implemented in time."
     if not proposal.decision_is_due(now):
         return None
+    if proposal.state == State.IN_RATIFICATION:
+        return _due_ratification(proposal, now, counted)
+    if proposal.is_emergency_review:
+        return _due_emergency(proposal, now, counted)
+    if freezes.holding(proposal, now, active_freezes):
+        return None  # the decision waits until the freeze ends; the window keeps running
     result = current_outcome(proposal, counted)
     if result == "approved":
         return "approve", "Policy met."
@@ -333,6 +428,44 @@ def due_decision(proposal: Proposal, now, counted: Tally | None = None) -> tuple
     if now >= proposal.deadline:
         return "expire", "Review deadline passed without meeting the policy."
     return None
+
+
+def _due_emergency(proposal: Proposal, now, counted: Tally | None) -> tuple[str, str] | None:
+    """Two Core Ops approve it at once; without them, or once its incident is over, it
+    falls back to a normal Ops review (like a Cosmos expedited proposal)."""
+    if proposal.incident.state not in conflicts.OPEN_INCIDENT_STATES:
+        return "fall_back", (f"INC-{proposal.incident_id} is no longer open: reviewed as a "
+                             "normal Ops change.")
+    result = current_outcome(proposal, counted)
+    if result == "approved":
+        return "approve_emergency", "Emergency change approved by two Core Ops."
+    if result == "rejected":
+        return "reject", "Policy cannot be met: a Core Ops member rejected the emergency change."
+    if now >= proposal.deadline:
+        return "fall_back", ("Not approved by two Core Ops within the emergency window: "
+                             "reviewed as a normal Ops change.")
+    return None
+
+
+def _due_ratification(proposal: Proposal, now, counted: Tally | None) -> tuple[str, str] | None:
+    result = current_outcome(proposal, counted)
+    if result == "approved":
+        return "ratify", "Emergency change ratified."
+    if result == "rejected":
+        return "unratify", "Not ratified: rollback required, and the Council is notified."
+    if now >= proposal.deadline:
+        return "unratify", ("Not ratified by the deadline: rollback required, and the Council "
+                            "is notified.")
+    return None
+
+
+def decision_held_by(proposal: Proposal, now, active_freezes: list | None = None) -> list:
+    """The freezes that hold a due decision of `proposal` now (for its page)."""
+    if proposal.state != State.IN_REVIEW or proposal.is_emergency_review:
+        return []
+    if not proposal.decision_is_due(now):
+        return []
+    return freezes.holding(proposal, now, active_freezes)
 
 
 def decide(proposal_id: int, now=None) -> str | None:
@@ -350,19 +483,39 @@ def decide(proposal_id: int, now=None) -> str | None:
     return state
 
 
-def _decide_locked(proposal_id: int, now, events: list) -> str | None:
-    """The body of `decide`, inside the caller's transaction; its event goes into `events`."""
+def _decide_locked(proposal_id: int, now, events: list,
+                   active_freezes: list | None = None) -> str | None:
+    """The body of `decide`, inside the caller's transaction; its event goes into `events`.
+
+    `active_freezes`, if given, was read after this proposal's row was locked:
+    a freeze declared meanwhile locks the proposals it may hold first (see
+    `declare_freeze`), so it is either seen here or committed after this decision.
+    """
     proposal = _locked(proposal_id)
     # Counted under the row lock, at the moment of deciding: no vote can land
     # in between, and a voter who left the electorate since voting is set aside.
     counted = tally(proposal) if proposal.decision_is_due(now) else None
-    step = due_decision(proposal, now, counted)
+    step = due_decision(proposal, now, counted, active_freezes)
     if step is None:
         return None
     method, note = step
     data = counted.event_data(proposal.required_approvals) if counted else {}
+    if method == "fall_back":
+        # The votes cast stay (the same revision); the normal window runs from the
+        # submission, as a failed expedited proposal keeps its voting start.
+        proposal.emergency = False
+        _route(proposal, now)
+        proposal.open_window(proposal.window_opens_at)
+        data = {**data, "policy": proposal.policy_in_force,
+                "required_approvals": proposal.required_approvals,
+                "deadline": proposal.deadline.isoformat()}
     _transition(proposal, method, None, now, events=events, note=note, **data)
-    if method != "lapse":
+    if method == "unratify":
+        pagecache.touch("changes:public")
+        notify.on_commit(notify.unratified, proposal.pk)
+    elif method == "ratify":
+        pagecache.touch("changes:public")
+    elif method not in ("lapse", "fall_back"):
         notify.on_commit(notify.decision, proposal.pk)
     return proposal.state
 
@@ -373,7 +526,7 @@ def due_ids(now):
     In id order, so two sweeps lock the proposals of a batch in the same order.
     """
     return Proposal.objects.filter(
-        Q(state=State.IN_REVIEW, earliest_decision_at__lte=now)
+        Q(state__in=VOTING_STATES, earliest_decision_at__lte=now)
         | Q(state=State.APPROVED, lapses_at__lte=now)
     ).order_by("pk").values_list("pk", flat=True)
 
@@ -394,7 +547,12 @@ def decide_due(now=None) -> dict:
         try:
             with transaction.atomic():
                 events: list[dict] = []
-                decided = [_decide_locked(proposal_id, now, events) for proposal_id in batch]
+                # Lock the batch (in id order) before reading the freezes in force once for it.
+                list(Proposal.objects.select_for_update().filter(pk__in=batch).order_by("pk")
+                     .values_list("pk", flat=True))
+                active = freezes.in_force(now)
+                decided = [_decide_locked(proposal_id, now, events, active)
+                           for proposal_id in batch]
                 eventlog.append_many(events)
         except Exception:
             # One proposal that cannot be decided must not hold back the rest
@@ -419,7 +577,7 @@ def send_due_reminders(now) -> int:
     """Remind approvers who have not voted, 12 h before the deadline, once per window."""
     sent = 0
     due = Proposal.objects.filter(
-        state=State.IN_REVIEW, reminder_sent_at=None,
+        state__in=VOTING_STATES, reminder_sent_at=None,
         deadline__lte=now + notify.REMINDER_BEFORE, deadline__gt=now,
     ).values_list("pk", flat=True)
     for proposal_id in list(due):
@@ -448,14 +606,147 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
             )
         if proposal.lapses_at and now >= proposal.lapses_at:
             raise Conflict("The approval has lapsed; submit the change again.")
+        held = freezes.holding(proposal, now)
+        if held:
+            raise Conflict(f"A change freeze is in force: {freezes.names(held)}. Nothing is "
+                           "implemented until it ends or is lifted.")
+        found = conflicts.for_proposal(proposal)
+        conflict_reason = (cleaned.get("conflict_reason") or "").strip()
+        if found and not conflict_reason:
+            raise Conflict("This change has unresolved conflicts: "
+                           + " ".join(c.text for c in found)
+                           + " Implementing over them needs a written reason.")
         proposal.implemented_by = user
         proposal.implemented_at = cleaned["performed_at"]
         proposal.verification_notes = cleaned["verification_notes"]
         proposal.public_changelog = cleaned["public_changelog"]
         proposal.rollback_notes = cleaned.get("rollback_notes", "")
-        method = "mark_rolled_back" if cleaned["outcome"] == "rolled_back" else "mark_implemented"
-        _transition(proposal, method, user, now, note=cleaned["verification_notes"],
-                    performed_at=cleaned["performed_at"].isoformat(),
-                    public_changelog=cleaned["public_changelog"])
+        extra = {}
+        note = cleaned["verification_notes"]
+        if found:
+            extra = {"conflicts": [c.as_data() for c in found], "conflict_reason": conflict_reason}
+            note += f"\nImplemented over {len(found)} conflict(s): {conflict_reason}"
+        data = {"performed_at": cleaned["performed_at"].isoformat(),
+                "public_changelog": cleaned["public_changelog"], **extra}
+        if cleaned["outcome"] == "rolled_back":
+            _transition(proposal, "mark_rolled_back", user, now, note=note, **data)
+        elif proposal.emergency:
+            _begin_ratification(proposal, user, now, note, data)
+        else:
+            _transition(proposal, "mark_implemented", user, now, note=note, **data)
         pagecache.touch("changes:public")
     return proposal
+
+
+def _begin_ratification(proposal: Proposal, user, now, note: str, data: dict) -> None:
+    """The implemented emergency change enters its retrospective review: the usual
+    category rules, a fresh set of votes on a new revision, a 72-hour deadline."""
+    rules = policy.route(proposal.category, proposal.config_keys, proposal.adds_feature)
+    proposal.policy_in_force = policy.snapshot(rules)
+    eligible = electorate(proposal).count()
+    proposal.required_approvals = policy.required_approvals(rules.rule, eligible)
+    proposal.review_hours = policy.MAX_REVIEW_HOURS
+    _new_revision(proposal, user, now,
+                  note="Retrospective review of the implemented emergency change.")
+    _transition(proposal, "begin_ratification", user, now,
+                note="Implemented as an emergency change; ratification review opened. " + note,
+                policy=proposal.policy_in_force, required_approvals=proposal.required_approvals,
+                eligible_at_submission=eligible, **data)
+    notify.on_commit(notify.review_opened, proposal.pk)
+
+
+def record_rollback(proposal_id: int, user, cleaned: dict) -> Proposal:
+    """The rollback of an emergency change that was not ratified: the record it requires."""
+    roles.require(user, "record_implementation")
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        if proposal.state != State.UNRATIFIED:
+            raise Conflict("Only an emergency change that was not ratified needs a rollback "
+                           f"record; this one is {proposal.get_state_display().lower()}.")
+        proposal.rollback_recorded_by = user
+        proposal.rollback_recorded_at = cleaned["performed_at"]
+        proposal.rollback_notes = cleaned["rollback_notes"]
+        _transition(proposal, "mark_rolled_back", user, now, note=cleaned["rollback_notes"],
+                    performed_at=cleaned["performed_at"].isoformat(), unratified=True)
+        pagecache.touch("changes:public")
+    return proposal
+
+
+def reclassify(proposal_id: int, user, adds_feature: bool, reason: str) -> Proposal:
+    """An approver says the change does (or does not) add a feature. New approvers may
+    follow (a feature needs the Council); the window restarts and it is logged."""
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = _locked(proposal_id)
+        if not may_vote(proposal, user):
+            raise PermissionDenied(
+                f"Only {proposal.policy_rules.approver_role or 'nobody'} may reclassify this "
+                "proposal.")
+        if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)):
+            raise Conflict("Only a proposal whose review window is open can be reclassified.")
+        if proposal.adds_feature == adds_feature:
+            raise Conflict("The proposal is already classified so.")
+        old_role = proposal.policy_rules.approver_role
+        proposal.adds_feature = adds_feature
+        note = ("Reclassified as adding a feature: " if adds_feature
+                else "Reclassified as not adding a feature: ") + reason
+        if proposal.emergency and adds_feature:
+            proposal.emergency = False  # a feature needs the Council, never an emergency path
+        _route(proposal, now)
+        _new_revision(proposal, user, now, note=note)
+        _transition(proposal, "reclassify", user, now, note=note, adds_feature=adds_feature,
+                    previous_approver_role=old_role,
+                    approver_role=proposal.policy_rules.approver_role,
+                    routing=proposal.policy_rules.reason,
+                    deadline=proposal.deadline.isoformat())
+        notify.on_commit(notify.review_opened, proposal.pk)
+    return proposal
+
+
+# --- freezes ------------------------------------------------------------------------
+
+
+def declare_freeze(user, cleaned: dict) -> Freeze:
+    """A manual freeze. The proposals it may hold are locked first, so a decision or an
+    implementation taken at the same moment is wholly before it or waits for it."""
+    roles.require(user, "manage_freezes")
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_proposals_a_freeze_may_hold(cleaned["categories"])
+        source = " and ".join(sorted(roles.roles_of(user) & roles.ACTIONS["manage_freezes"]))
+        freeze = Freeze.objects.create(
+            title=cleaned["title"], reason=cleaned["reason"], starts_at=cleaned["starts_at"],
+            ends_at=cleaned.get("ends_at"), categories=list(cleaned["categories"]),
+            source=source, created_by=user, created_at=now,
+        )
+        freeze.nodes.set(cleaned.get("nodes") or [])
+        eventlog.append(freeze, "freeze_declared", actor=user, note=cleaned["reason"], data={
+            "title": freeze.title, "starts_at": freeze.starts_at.isoformat(),
+            "ends_at": freeze.ends_at.isoformat() if freeze.ends_at else None,
+            "categories": freeze.categories,
+            "nodes": sorted(freeze.nodes.values_list("name", flat=True)), "source": source,
+        })
+    return freeze
+
+
+def lift_freeze(freeze_id: int, user, note: str) -> Freeze:
+    roles.require(user, "manage_freezes")
+    now = timezone.now()
+    with transaction.atomic():
+        freeze = Freeze.objects.select_for_update().get(pk=freeze_id)
+        if freeze.lifted_at is not None:
+            raise Conflict(f"This freeze was already lifted at {freeze.lifted_at:%Y-%m-%d %H:%M} UTC.")
+        if freeze.effective_end is not None and freeze.effective_end <= now:
+            raise Conflict("This freeze has already ended.")
+        freeze.lifted_at, freeze.lifted_by, freeze.lift_note = now, user, note
+        freeze.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
+        eventlog.append(freeze, "freeze_lifted", actor=user, note=note)
+    return freeze
+
+
+def _lock_proposals_a_freeze_may_hold(categories) -> None:
+    """Row-lock, in id order like the sweep, every proposal a new freeze could hold."""
+    list(Proposal.objects.select_for_update()
+         .filter(state__in=(State.IN_REVIEW, State.APPROVED), category__in=list(categories))
+         .order_by("pk").values_list("pk", flat=True))

@@ -2,6 +2,7 @@
 
 import hashlib
 import operator
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,9 +18,19 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict
 from qpgov.models import Event
 
-from . import inbox, policy, services, status
-from .forms import AmendForm, ImplementationForm, ProposalForm, VoteForm, WithdrawForm
-from .models import EmailDelivery, Proposal, State, Vote
+from . import conflicts, freezes, inbox, policy, services, status
+from .forms import (
+    AmendForm,
+    FreezeForm,
+    ImplementationForm,
+    LiftFreezeForm,
+    ProposalForm,
+    ReclassifyForm,
+    RollbackForm,
+    VoteForm,
+    WithdrawForm,
+)
+from .models import EmailDelivery, Freeze, Proposal, State, Vote
 
 PAGE_SIZE = 25
 
@@ -85,7 +96,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     # Reading never decides (a GET must change nothing): the beat sweep takes
     # a due decision within a minute; until then the page says it is due.
-    counted = services.tally(proposal) if proposal.state == State.IN_REVIEW else None
+    reviewing = proposal.state in (State.IN_REVIEW, State.IN_RATIFICATION)
+    counted = services.tally(proposal) if reviewing else None
     decision_due = services.due_decision(proposal, now, counted) is not None
     events = list(Event.objects.for_subject(proposal).select_related("actor"))
 
@@ -122,14 +134,16 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,
         "can_vote": can_vote,
-        "vote_form": VoteForm(initial={
+        "vote_form": VoteForm(attestation_required=services.attestation_required(proposal),
+                              initial={
             "revision_hash": proposal.content_hash,
             "choice": my_vote.choice if my_vote else None,
             "reason": my_vote.reason if my_vote else "",
         }),
         "my_vote": my_vote,
         "can_edit": is_proposer and proposal.state == State.DRAFT,
-        "can_amend": is_proposer and proposal.window_is_open(now),
+        "can_amend": is_proposer and proposal.state == State.IN_REVIEW
+        and proposal.window_is_open(now),
         "can_withdraw": is_proposer and proposal.is_open,
         "can_implement": proposal.state == State.APPROVED
         and roles.can(request.user, "record_implementation"),
@@ -137,8 +151,38 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         if is_proposer and proposal.state == State.DRAFT else None,
         # E-mail that has not reached the mail server is shown, never only logged.
         "undelivered": proposal.deliveries.exclude(status=EmailDelivery.SENT),
+        **_pressure_context(request, proposal, now),
     }
     return render(request, "changes/detail.html", ctx)
+
+
+def _pressure_context(request, proposal: Proposal, now) -> dict:
+    """Freezes, emergency, routing and conflicts, for the includes of the proposal page."""
+    live = proposal.state in (State.DRAFT, State.IN_REVIEW, State.APPROVED)
+    nodes = list(proposal.nodes.all())
+    # One read of the freezes for both questions: in force now, and over its planned window.
+    known = freezes.windows(min(now, proposal.planned_start),
+                            max(now + timedelta(microseconds=1), proposal.planned_end)) if live else []
+    active = [w for w in known if w.in_force(now)]
+    can_reclassify = (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)
+                      and services.may_vote(proposal, request.user))
+    return {
+        # Every freeze in force that covers it (incident freezes included, even for an
+        # emergency change, so that everyone sees them), and the ones holding its decision.
+        "freezes_now": [w for w in active if w.covers(proposal, {n.pk for n in nodes})],
+        "freeze_holds_decision": services.decision_held_by(proposal, now, active),
+        "freeze_holds_implementation": freezes.holding(proposal, now, active)
+        if proposal.state == State.APPROVED else [],
+        "conflicts": conflicts.for_proposal(proposal, nodes, known) if live else [],
+        "proposal_nodes": nodes,
+        "routing_reason": proposal.policy_rules.reason,
+        # Its own ids: the vote form on the same page has a `reason` field too.
+        "reclassify_form": ReclassifyForm(
+            initial={"adds_feature": "no" if proposal.adds_feature else "yes"},
+            auto_id="id_reclassify_%s") if can_reclassify else None,
+        "can_record_rollback": proposal.state == State.UNRATIFIED
+        and roles.can(request.user, "record_implementation"),
+    }
 
 
 def _decision_data(events) -> dict:
@@ -181,7 +225,7 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
     if proposal.proposer_id != request.user.pk:
         raise PermissionDenied("Only the proposer may amend a proposal.")
-    if not proposal.window_is_open(timezone.now()):
+    if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(timezone.now())):
         raise Conflict("Only a proposal whose review window is open can be amended.")
     form = AmendForm(request.POST or None, instance=proposal)
     if request.method == "POST" and form.is_valid():
@@ -196,8 +240,12 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def submit(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
-    services.submit(proposal.pk, request.user)
+    proposal = services.submit(proposal.pk, request.user)
     messages.success(request, "Submitted for review. The approvers have been notified.")
+    found = conflicts.for_proposal(proposal)
+    if found:
+        messages.warning(request, f"{len(found)} conflict(s) listed on the page: "
+                         + " ".join(c.text for c in found))
     return redirect(proposal)
 
 
@@ -216,7 +264,7 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def vote(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
-    form = VoteForm(request.POST)
+    form = VoteForm(request.POST, attestation_required=services.attestation_required(proposal))
     if not form.is_valid():
         if not services.may_vote(proposal, request.user):
             raise PermissionDenied("You may not vote on this proposal.")
@@ -225,7 +273,7 @@ def vote(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(proposal)
     data = form.cleaned_data
     services.cast_vote(proposal.pk, request.user, data["choice"], data["reason"],
-                       data["revision_hash"])
+                       data["revision_hash"], confirms_determinism=data["confirm_determinism"])
     messages.success(request, f"Vote recorded on revision {proposal.revision}.")
     return redirect(proposal)
 
@@ -239,35 +287,131 @@ def implementation(request: HttpRequest, pk: int) -> HttpResponse:
             f"Only an approved proposal can be implemented; this one is "
             f"{proposal.get_state_display().lower()}."
         )
-    form = ImplementationForm(request.POST or None)
+    found = conflicts.for_proposal(proposal)
+    form = ImplementationForm(request.POST or None, conflicts=found)
     if request.method == "POST" and form.is_valid():
         services.record_implementation(proposal.pk, request.user, form.cleaned_data)
         messages.success(request, "Recorded.")
         return redirect(proposal)
-    return render(request, "changes/implementation.html", {"form": form, "p": proposal})
+    return render(request, "changes/implementation.html", {
+        "form": form, "p": proposal, "conflicts": found,
+        "held_by": freezes.holding(proposal, timezone.now()),
+    })
+
+
+@login_required
+@require_POST
+def reclassify(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = _get_proposal(request, pk)
+    if not services.may_vote(proposal, request.user):
+        raise PermissionDenied("Only those who may vote on this proposal may reclassify it.")
+    form = ReclassifyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not reclassified: " + "; ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect(proposal)
+    proposal = services.reclassify(proposal.pk, request.user, form.cleaned_data["adds_feature"],
+                                   form.cleaned_data["reason"])
+    messages.success(request, "Reclassified: the window restarted. Approved by "
+                     f"{proposal.policy_rules.approver_role}.")
+    return redirect(proposal)
+
+
+@login_required
+def rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    """The rollback record of an emergency change that was not ratified."""
+    proposal = _get_proposal(request, pk)
+    roles.require(request.user, "record_implementation")
+    if proposal.state != State.UNRATIFIED:
+        raise Conflict("Only an emergency change that was not ratified needs a rollback record; "
+                       f"this one is {proposal.get_state_display().lower()}.")
+    form = RollbackForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.record_rollback(proposal.pk, request.user, form.cleaned_data)
+        messages.success(request, "Rollback recorded.")
+        return redirect(proposal)
+    return render(request, "changes/rollback.html", {"form": form, "p": proposal})
+
+
+# --- freezes ---------------------------------------------------------------------------
+
+
+@require_safe
+@login_required
+def freeze_list(request: HttpRequest) -> HttpResponse:
+    """Freezes in force and scheduled, as a calendar-like list by day, and recent ones."""
+    roles.require(request.user, "view_changes")
+    now = timezone.now()
+    upcoming = freezes.windows(now)
+    recent = [w for w in freezes.windows(now - timedelta(days=30), now) if not w.in_force(now)]
+    days: dict = {}
+    for window in upcoming:
+        days.setdefault(max(window.starts_at, now).date(), []).append(window)
+    return render(request, "changes/freezes.html", {
+        "now": now, "days": sorted(days.items()), "in_force": [w for w in upcoming if w.in_force(now)],
+        "recent": recent,
+        "manual": {f.pk: f for f in Freeze.objects.filter(
+            pk__in=[w.pk for w in upcoming if w.kind == freezes.MANUAL])},
+        "lift_form": LiftFreezeForm(),
+        "can_manage": roles.can(request.user, "manage_freezes"),
+    })
+
+
+@login_required
+def freeze_new(request: HttpRequest) -> HttpResponse:
+    roles.require(request.user, "manage_freezes")
+    form = FreezeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        freeze = services.declare_freeze(request.user, form.cleaned_data)
+        messages.success(request, f"{freeze} declared.")
+        return redirect("changes:freezes")
+    return render(request, "changes/freeze_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def freeze_lift(request: HttpRequest, pk: int) -> HttpResponse:
+    roles.require(request.user, "manage_freezes")
+    freeze = get_object_or_404(Freeze, pk=pk)
+    form = LiftFreezeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not lifted: " + " ".join(form.errors.get("note", [])))
+        return redirect("changes:freezes")
+    services.lift_freeze(freeze.pk, request.user, form.cleaned_data["note"])
+    messages.success(request, f"{freeze} lifted.")
+    return redirect("changes:freezes")
 
 
 # --- the public change log (no sign-in) --------------------------------------------
 
-PUBLIC_STATES = (State.IMPLEMENTED, State.ROLLED_BACK)
+# Emergency changes are public from their implementation on, ratified or not.
+PUBLIC_STATES = (State.IMPLEMENTED, State.ROLLED_BACK, State.IN_RATIFICATION, State.RATIFIED,
+                 State.UNRATIFIED)
 
 
 def public_changes():
     """Implemented and rolled-back changes, newest first: only public fields are read."""
     return (
         Proposal.objects.filter(state__in=PUBLIC_STATES)
-        .only("pk", "category", "state", "public_changelog", "implemented_at", "updated_at")
+        .only("pk", "category", "state", "public_changelog", "implemented_at", "updated_at",
+              "emergency", "ratification")
         .order_by("-implemented_at", "-pk")
     )
 
 
+EMERGENCY_PUBLIC_STATES = (State.IN_RATIFICATION, State.RATIFIED, State.UNRATIFIED)
+
+
 def public_log_changed_at():
-    """When the public change log last changed: one indexed lookup per public state."""
+    """When the public change log last changed: one indexed lookup per common public state,
+    and one for the (few) emergency changes together."""
     latest = [
         Proposal.objects.filter(state=state).order_by("-updated_at")
         .values_list("updated_at", flat=True).first()
-        for state in PUBLIC_STATES
+        for state in (State.IMPLEMENTED, State.ROLLED_BACK)
     ]
+    latest.append(Proposal.objects.filter(state__in=EMERGENCY_PUBLIC_STATES)
+                  .order_by("-updated_at").values_list("updated_at", flat=True).first())
     return max((t for t in latest if t), default=None)
 
 

@@ -31,6 +31,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "vote_ops_change": frozenset({CORE_OPS}),
     "vote_governance_change": frozenset({COUNCIL}),
     "record_implementation": frozenset({CORE_OPS}),
+    # Change control under pressure (issue 15): blackout windows and emergency changes.
+    "manage_freezes": frozenset({CORE_OPS, COUNCIL}),
+    "approve_emergency_change": frozenset({CORE_OPS}),
     # Incident response (playbook section 6).
     "view_incidents": frozenset({RESPONDERS, CORE_OPS, COUNCIL}),
     "declare_incident": frozenset({RESPONDERS, CORE_OPS}),
@@ -60,6 +63,7 @@ ACTIONS: dict[str, frozenset[str]] = {
 NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Changes", "changes:list", "view_changes"),
     ("New proposal", "changes:create", "propose_change"),
+    ("Freezes", "changes:freezes", "view_changes"),
     ("Incidents", "incidents:list", "view_incidents"),
     ("Fleet", "fleet:nodes", "view_fleet"),
     ("Role changes", "role_changes", "view_role_changes"),

@@ -345,6 +345,11 @@ LOGGING = {
 # Change control.
 QPGOV_APPROVAL_LAPSE_DAYS = envint("QPGOV_APPROVAL_LAPSE_DAYS", "14")
 QPGOV_MAX_MARKDOWN_CHARS = envint("QPGOV_MAX_MARKDOWN_CHARS", "50000")
+# An open incident at this severity or worse on a mainnet node freezes changes
+# (changes.freezes): SEV1 only by default; SEV2 would include SEV1 and SEV2.
+QPGOV_FREEZE_SEVERITY = os.getenv("QPGOV_FREEZE_SEVERITY", "SEV1")
+if QPGOV_FREEZE_SEVERITY not in ("SEV1", "SEV2", "SEV3"):
+    raise ImproperlyConfigured("QPGOV_FREEZE_SEVERITY must be SEV1, SEV2 or SEV3.")
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(512 * 1024))
 
 # Incident response. Dev (make run, tests) drives the local demo node; anything

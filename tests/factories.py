@@ -28,6 +28,11 @@ def proposal_data(**overrides) -> dict:
         "rollback_verification": "Peer count settles at or below fifty and alerts clear.",
         "rollback_minutes": 15,
         "review_hours": 72,
+        "determinism_attestation": (
+            "Peer limits only change how many connections a node accepts; block production, "
+            "mempool ordering and state transitions do not read this setting."
+        ),
+        "config_keys": "p2p.max_peers",
     }
     data.update(overrides)
     return data
@@ -54,4 +59,48 @@ def vote(proposal, voter, choice="approve", reason=""):
     proposal.refresh_from_db()
     if choice == "reject" and not reason:
         reason = "Not safe during the upgrade freeze."
-    return services.cast_vote(proposal.pk, voter, choice, reason, proposal.content_hash)
+    return services.cast_vote(proposal.pk, voter, choice, reason, proposal.content_hash,
+                              confirms_determinism=True)
+
+
+def sev1(declared_by, commander, *nodes, severity="SEV1", title="Mainnet halted at height 5000"):
+    """An open incident on `nodes` (mainnet validators made here if none are given)."""
+    from fleet.models import Node
+    from incidents import services as incident_services
+
+    if not nodes:
+        nodes = [Node.objects.get_or_create(name="validator-1",
+                                            defaults={"environment": "mainnet"})[0]]
+    return incident_services.declare(title=title, severity=severity, nodes=list(nodes),
+                                     declared_by=declared_by, commander=commander,
+                                     summary="Blocks stopped; responders are on it.")
+
+
+def emergency_data(incident, **overrides) -> dict:
+    data = proposal_data(
+        title="Roll back the faulty timeout on validators",
+        emergency=True, incident=incident, nodes=list(incident.nodes.all()),
+        emergency_justification="Mainnet is halted: every hour without the fix is an hour "
+                                "without blocks.",
+        on_call="rita (incident commander), olga (Core Ops)",
+        config_keys="p2p.handshake_timeout",
+        components="p2p",
+    )
+    data.update(overrides)
+    return data
+
+
+def emergency_in_review(proposer, incident, **overrides):
+    proposal = services.create_draft(proposer, emergency_data(incident, **overrides))
+    return services.submit(proposal.pk, proposer)
+
+
+def implementation_data(outcome="implemented", **overrides) -> dict:
+    data = {
+        "outcome": outcome, "performed_at": timezone.now() - timedelta(minutes=5),
+        "verification_notes": "Checked every node reports the new value.",
+        "rollback_notes": "Restored the previous config and restarted the nodes.",
+        "public_changelog": "Raised the peer limit on public rpc nodes.",
+    }
+    data.update(overrides)
+    return data

@@ -138,6 +138,17 @@ TABLE.update({
 
 METHODS = ("GET", "POST")
 
+# Change control under pressure (issue 15): freezes, emergency changes, reclassification.
+FREEZE_MANAGERS = frozenset({CORE_OPS, COUNCIL})
+TABLE.update({
+    "changes:freezes": (None, {"GET": CHANGE_READERS}),
+    "changes:freeze_new": (None, {"GET": FREEZE_MANAGERS, "POST": FREEZE_MANAGERS}),
+    "changes:freeze_lift": ("freeze", {"POST": FREEZE_MANAGERS}),
+    "changes:reclassify": ("proposal_in_review", {"POST": frozenset({CORE_OPS})}),
+    "changes:rollback": ("unratified", {"GET": frozenset({CORE_OPS}),
+                                        "POST": frozenset({CORE_OPS})}),
+})
+
 # Sign-in help and oversight (issue 12, items 1 and 3).
 TABLE.update({
     "password_reset": (None, {"GET": EVERYONE, "POST": EVERYONE}),
@@ -200,6 +211,17 @@ ACTION_ROWS = {
                                              "governance_in_review", {COUNCIL}),
     "record an implementation": ActionRow("record_implementation", "changes:implementation",
                                           "POST", "approved", {CORE_OPS}),
+    "approve an emergency change": ActionRow("approve_emergency_change", "changes:vote", "POST",
+                                             "emergency_in_review", {CORE_OPS}),
+    "reclassify a change as a feature": ActionRow("vote_ops_change", "changes:reclassify",
+                                                  "POST", "proposal_in_review", {CORE_OPS}),
+    "record the rollback of an unratified change": ActionRow(
+        "record_implementation", "changes:rollback", "POST", "unratified", {CORE_OPS}),
+    "list freezes": ActionRow("view_changes", "changes:freezes", "GET", "freeze", CHANGE_READERS),
+    "declare a freeze": ActionRow("manage_freezes", "changes:freeze_new", "POST", None,
+                                  {CORE_OPS, COUNCIL}),
+    "lift a freeze": ActionRow("manage_freezes", "changes:freeze_lift", "POST", "freeze",
+                               {CORE_OPS, COUNCIL}),
     # Incident response.
     "list incidents": ActionRow("view_incidents", "incidents:list", "GET", "incident",
                                 INCIDENT_READERS),

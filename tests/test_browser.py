@@ -126,6 +126,7 @@ def test_a_proposal_goes_from_the_form_through_a_vote_to_its_decision(page):
     sign_in(page, "olga")
     page.goto(f"/changes/{proposal.pk}/")
     page.check("[name='choice'][value='approve']")
+    page.check("[name='confirm_determinism']")  # an Ops approval re-confirms the attestation
     page.click("button:has-text('Record vote')")
     page.wait_for_selector("text=1 approve · 0 reject")
 

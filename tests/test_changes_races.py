@@ -63,7 +63,7 @@ def test_concurrent_voters_and_two_sweeps_decide_once_and_lose_no_vote(db, capsy
         def voter(user, choice):
             return lambda: services.cast_vote(
                 proposal.pk, user, choice, "" if choice == "approve" else "Not during the freeze.",
-                proposal.content_hash)
+                proposal.content_hash, confirms_determinism=True)
 
         jobs = [voter(u, "approve") for u in voters]
         jobs += [lambda: services.decide(proposal.pk, at), lambda: services.decide(proposal.pk, at)]

@@ -30,6 +30,7 @@ def test_propose_review_approve_implement_through_the_web(client, alice, olga, o
         assert b"Record vote" in page.content
         response = client.post(reverse("changes:vote", args=[proposal.pk]), {
             "choice": "approve", "reason": "", "revision_hash": proposal.content_hash,
+            "confirm_determinism": "on",
         })
         assert response.status_code == 302
 
@@ -91,7 +92,8 @@ def test_a_forged_vote_from_the_wrong_role_gets_403_and_changes_nothing(client, 
     proposal = in_review(alice)
     client.force_login(carol)
     response = client.post(reverse("changes:vote", args=[proposal.pk]), {
-        "choice": "approve", "reason": "", "revision_hash": proposal.content_hash})
+        "choice": "approve", "reason": "", "revision_hash": proposal.content_hash,
+        "confirm_determinism": "on"})
     assert response.status_code == 403
     assert b"Only Core Ops may vote" in response.content
     assert not Vote.objects.exists()
@@ -106,7 +108,8 @@ def test_a_self_vote_gets_403(client, db, olga):
     proposal = in_review(proposer)
     client.force_login(proposer)
     response = client.post(reverse("changes:vote", args=[proposal.pk]), {
-        "choice": "approve", "reason": "", "revision_hash": proposal.content_hash})
+        "choice": "approve", "reason": "", "revision_hash": proposal.content_hash,
+        "confirm_determinism": "on"})
     assert response.status_code == 403
     assert not Vote.objects.exists()
 
@@ -133,7 +136,8 @@ def test_a_stale_revision_vote_gets_409(client, alice, olga):
     proposal = in_review(alice)
     client.force_login(olga)
     response = client.post(reverse("changes:vote", args=[proposal.pk]), {
-        "choice": "approve", "reason": "", "revision_hash": "0" * 64})
+        "choice": "approve", "reason": "", "revision_hash": "0" * 64,
+        "confirm_determinism": "on"})
     assert response.status_code == 409
     assert b"amended after you loaded it" in response.content
 

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from django.utils import timezone
 
 from changes import services
-from changes.models import Proposal, State
+from changes.models import Freeze, Proposal, State
 from fleet.models import AlertGroup, CheckRun, Node
 from incidents import actions, notices, runbook
 from incidents import services as incident_services
@@ -58,6 +58,12 @@ def build_world():
     """The actors and one sample object of each kind in TABLE, in one database.
 
     Also used by tests/test_accessibility.py to crawl every page as every actor."""
+    actors = build_actors()
+    return actors, build_samples(actors)
+
+
+def build_actors():
+    """The named actors (and oscar, a second Core Ops member)."""
     actors = {
         table.ANON: None,
         table.OUTSIDER: make_user("eve"),
@@ -67,8 +73,14 @@ def build_world():
         table.RESPONDER: make_user("rita", roles.RESPONDERS),
         table.STAFF: make_user("stan", is_staff=True, is_superuser=True),
     }
-    alice, olga = actors[table.PROPOSER], actors[table.CORE_OPS]
     make_user("oscar", roles.CORE_OPS)
+    make_user("cora", roles.COUNCIL)
+    return actors
+
+
+def build_samples(actors):
+    """One sample object of each kind in TABLE; some hold change freezes from here on."""
+    alice, olga = actors[table.PROPOSER], actors[table.CORE_OPS]
     approved = in_review(alice, title="An approved change for the matrix")
     vote(approved, olga)
     services.decide(approved.pk, approved.earliest_decision_at)
@@ -82,6 +94,9 @@ def build_world():
     evidence = Evidence.objects.create(incident=incident, node=node, kind=Evidence.LOGS,
                                        storage_name=name, size=3, sha256="0" * 64)
     samples = {
+        # Made before the freeze, which would hold its implementation.
+        "unratified": _unratified(actors, node),
+        "freeze": _freeze(olga),
         "draft": draft(alice, title="A draft for the matrix"),
         "proposal_in_review": in_review(alice, title="A proposal in review for the matrix"),
         "approved": approved,
@@ -93,14 +108,14 @@ def build_world():
         "postmortem_draft": pmf.draft(rita, title="A draft post-mortem"),
         "postmortem_in_review": pmf.in_review(rita, title="A post-mortem in review"),
         "postmortem_published": (published_pm := pmf.published(
-            rita, make_user("cora", roles.COUNCIL), title="A published post-mortem")),
+            rita, User.objects.get(username="cora"), title="A published post-mortem")),
         "amendment_draft": pmf.amendment(published_pm, rita),
         "amendment_in_review": pmf.amendment_in_review(published_pm, rita),
         "checkpoint": Checkpoint.objects.create(number=1, size=0, head_hash="0" * 64,
                                                 note="a checkpoint note\n", signed_at=timezone.now()),
         "notice_draft": _notice(incident, rita),
     }
-    return actors, samples
+    return samples
 
 
 @pytest.fixture
@@ -256,6 +271,37 @@ def _notice(incident, author):
     return notices.draft(incident, author, **NOTICE_FORM)
 
 
+def _freeze(by):
+    return Freeze.objects.create(
+        title="Network upgrade freeze for the matrix", reason="The v2 upgrade is being rolled out.",
+        starts_at=timezone.now() - timedelta(hours=1), ends_at=timezone.now() + timedelta(days=1),
+        categories=["ops", "governance"], source="Core Ops", created_by=by)
+
+
+def _emergency(people, node=None):
+    """An emergency change in review, for an open SEV1 on its node."""
+    rita, alice = people[table.RESPONDER], people[table.PROPOSER]
+    node = node or Node.objects.create(name="validator-sev1", environment="mainnet")
+    incident = factories.sev1(rita, rita, node)
+    return factories.emergency_in_review(alice, incident,
+                                         title="An emergency change for the matrix")
+
+
+def _unratified(people, node=None):
+    """An emergency change approved, implemented, and not ratified by its deadline."""
+    proposal = _emergency(people, node)
+    olga = people[table.CORE_OPS]
+    vote(proposal, olga)
+    vote(proposal, User.objects.get(username="oscar"))
+    services.record_implementation(proposal.pk, olga, factories.implementation_data(
+        conflict_reason="The other changes wait for the incident; this is the fix for it."))
+    proposal.refresh_from_db()
+    services.decide(proposal.pk, proposal.deadline)
+    proposal.refresh_from_db()
+    assert proposal.state == State.UNRATIFIED
+    return proposal
+
+
 def build_sample(sample, people):
     """The object a row acts on, in the state where the action succeeds for the right role."""
     alice, rita = people[table.PROPOSER], people[table.RESPONDER]
@@ -274,6 +320,12 @@ def build_sample(sample, people):
         proposal.refresh_from_db()
         assert proposal.state == State.APPROVED
         return proposal
+    if sample == "emergency_in_review":
+        return _emergency(people)
+    if sample == "unratified":
+        return _unratified(people)
+    if sample == "freeze":
+        return _freeze(people[table.CORE_OPS])
     if sample == "role_change":
         # Through the ORM's signals, as the admin would: the change is logged.
         user = User.objects.create_user("granted-in-the-matrix")
@@ -345,9 +397,24 @@ BODIES = {
         "note": "Seventy peers, not eighty, after the memory review.",
     },
     "vote on an ops change": lambda obj, p: {"choice": "approve", "reason": "",
-                                             "revision_hash": obj.content_hash},
+                                             "revision_hash": obj.content_hash,
+                                             "confirm_determinism": "on"},
     "vote on a governance change": lambda obj, p: {"choice": "approve", "reason": "",
                                                    "revision_hash": obj.content_hash},
+    "approve an emergency change": lambda obj, p: {"choice": "approve", "reason": "",
+                                                   "revision_hash": obj.content_hash,
+                                                   "confirm_determinism": "on"},
+    "reclassify a change as a feature": lambda obj, p: {
+        "adds_feature": "yes", "reason": "It adds a new RPC method for clients."},
+    "record the rollback of an unratified change": lambda obj, p: {
+        "performed_at": (timezone.now() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+        "rollback_notes": "Restored the previous timeout and restarted every validator."},
+    "declare a freeze": lambda obj, p: {
+        "title": "Freeze around the v3 upgrade", "reason": "Validators upgrade to v3 that day.",
+        "starts_at": (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "categories": ["ops"]},
+    "lift a freeze": lambda obj, p: {"note": "The upgrade finished early and cleanly."},
     "record an implementation": lambda obj, p: {
         "outcome": "implemented",
         "performed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
@@ -396,6 +463,15 @@ EFFECTS = {
     "vote on an ops change": lambda obj, p: obj.votes.filter(voter=p[table.CORE_OPS]).exists(),
     "vote on a governance change": lambda obj, p: obj.votes.filter(voter=p[table.COUNCIL]).exists(),
     "record an implementation": lambda obj, p: _reloaded(obj).state == State.IMPLEMENTED,
+    "approve an emergency change": lambda obj, p: obj.votes.filter(
+        voter=p[table.CORE_OPS], determinism_confirmed=True).exists(),
+    "reclassify a change as a feature": lambda obj, p: _reloaded(obj).adds_feature,
+    "record the rollback of an unratified change": lambda obj, p:
+        _reloaded(obj).state == State.ROLLED_BACK,
+    "declare a freeze": lambda obj, p: Freeze.objects.filter(
+        title="Freeze around the v3 upgrade", created_by__in=[p[table.CORE_OPS], p[table.COUNCIL]]
+    ).exists(),
+    "lift a freeze": lambda obj, p: _reloaded(obj).lifted_at is not None,
     "declare an incident": lambda obj, p: Incident.objects.filter(
         title="Validator-matrix stopped signing blocks").exists(),
     "retry a step": lambda obj, p: _reloaded(obj).status == ResponseStep.PENDING,

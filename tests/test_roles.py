@@ -10,6 +10,8 @@ EXPECTED = {
     "vote_ops_change": {roles.CORE_OPS},
     "vote_governance_change": {roles.COUNCIL},
     "record_implementation": {roles.CORE_OPS},
+    "manage_freezes": {roles.CORE_OPS, roles.COUNCIL},
+    "approve_emergency_change": {roles.CORE_OPS},
     "view_incidents": {roles.RESPONDERS, roles.CORE_OPS, roles.COUNCIL},
     "declare_incident": {roles.RESPONDERS, roles.CORE_OPS},
     "run_response": {roles.RESPONDERS},
@@ -52,8 +54,10 @@ def test_each_role_gets_exactly_its_actions(action, alice, olga, carol, rita, ev
 def test_ops_and_governance_powers_do_not_overlap():
     ops = {a for a, r in roles.ACTIONS.items() if roles.CORE_OPS in r}
     council = {a for a, r in roles.ACTIONS.items() if roles.COUNCIL in r}
-    # Both may read (the issue names the council): reading only.
-    assert ops & council == {"view_changes", "view_incidents", "view_alerts", "view_fleet"}
+    # Both may read (the issue names the council), and both may declare a change
+    # freeze (a blackout window); the approving powers stay apart.
+    assert ops & council == {"view_changes", "view_incidents", "view_alerts", "view_fleet",
+                             "manage_freezes"}
 
 
 @pytest.mark.django_db

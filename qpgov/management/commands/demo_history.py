@@ -12,6 +12,7 @@ post-mortem is drafted, submitted and published like any other.
 Everything it makes is titled "[demo] ..." so nobody mistakes it for real.
 """
 
+import itertools
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,8 +36,12 @@ DEMO = "[demo]"
 DEMO_NODE = "demo-rpc"
 
 
+# Each demo change gets its own planned window, so they do not conflict with each other.
+_windows = itertools.count()
+
+
 def proposal_form(title: str, **overrides) -> dict:
-    now = timezone.now()
+    now = timezone.now() + timedelta(hours=2 * next(_windows))
     data = {
         "category": "ops",
         "title": f"{DEMO} {title}",
@@ -54,6 +59,10 @@ def proposal_form(title: str, **overrides) -> dict:
         "rollback_verification": "Error rate back under the usual level; the rpc health check passes.",
         "rollback_minutes": "15",
         "review_hours": "72",
+        "determinism_attestation": (
+            "Demo data: rpc nodes do not produce blocks and this setting only changes how they "
+            "serve requests, so block production and state transitions are untouched."),
+        "config_keys": "rpc.max_connections",
     }
     data.update(overrides)
     return data
@@ -138,7 +147,8 @@ class Command(BaseCommand):
 
         def vote(proposal, user, choice, reason=""):
             proposal.refresh_from_db()
-            services.cast_vote(proposal.pk, user, choice, reason, proposal.content_hash)
+            services.cast_vote(proposal.pk, user, choice, reason, proposal.content_hash,
+                              confirms_determinism=True)
 
         def decided(proposal, at):
             services.decide(proposal.pk, at)  # what the decision sweep runs, at that moment
