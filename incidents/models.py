@@ -160,6 +160,11 @@ class ResponseStep(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     skip_reason = models.TextField(blank=True)
+    # A node step whose try finished with some nodes done and others failed (a
+    # hung node, say): the later steps go on for the nodes that are through,
+    # while this step retries the rest or waits for a human. Stays set once set,
+    # so the engine knows to catch the held nodes up later (tasks.advance).
+    partly_done = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["incident", "position"]

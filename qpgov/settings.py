@@ -342,7 +342,14 @@ if QPGOV_NODE_DRIVER.startswith("incidents.drivers."):
 QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else "systemd")
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
+# Streaming logs and a snapshot may take minutes; stopping, checking and starting
+# a service takes seconds, so a node that does not answer those within the
+# (short) freeze timeout is recorded as hung and the step goes on without it.
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_NODE_FREEZE_TIMEOUT = envint("QPGOV_NODE_FREEZE_TIMEOUT", "30")
+# How many nodes one step acts on at the same time (threads in the worker, each
+# waiting on one command). High enough for a fleet of 50 in one wave.
+QPGOV_NODE_PARALLELISM = envint("QPGOV_NODE_PARALLELISM", "64")
 QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
 # A node's data directory must lie inside one of these (separated by ":"); the
 # snapshot step archives it, so this is what keeps it off the worker's keys.
