@@ -243,6 +243,7 @@ def bench_pages(port=8765):
 def start_worker(env):
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo", "-I", "bench.tasks",
+         "-Q", "celery,incident-steps",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
