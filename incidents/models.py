@@ -191,6 +191,24 @@ class ResponseStep(models.Model):
     def following(self) -> ResponseStep | None:
         return self.incident.steps.filter(position__gt=self.position).order_by("position").first()
 
+    @property
+    def nodes_holding(self) -> list[StepAttempt]:
+        """The latest try of each node this step is not done on yet, while the step is not done
+        (from the prefetched tries): which node holds it, and why."""
+        if self.status in self.DONE:
+            return []
+        latest: dict[int, StepAttempt] = {}
+        done = set()
+        for attempt in self.tries.all():
+            if attempt.node_id is None:
+                continue
+            if attempt.status == self.SUCCEEDED:
+                done.add(attempt.node_id)
+            if attempt.node_id not in latest or attempt.attempt >= latest[attempt.node_id].attempt:
+                latest[attempt.node_id] = attempt
+        return sorted((a for node_id, a in latest.items() if node_id not in done),
+                      key=lambda a: a.node.name)
+
     def is_waiting_for_worker(self, now=None) -> bool:
         """Due but not picked up: shown on the incident page, rescued by the sweep."""
         now = now or timezone.now()

@@ -137,3 +137,20 @@ def test_a_hung_node_times_out_while_the_others_are_frozen_and_the_response_goes
     incident.refresh_from_db()
     assert incident.state == Incident.CONTAINED
     assert incident.deliveries.count() == 2  # the council is not notified twice
+
+
+def test_the_incident_page_shows_which_node_holds_the_freeze(
+    client, settings, rita, evidence_dir, published, node_commands
+):
+    folder = node_commands(delay=0.05)
+    (folder / "hang").touch()
+    settings.QPGOV_NODE_FREEZE_TIMEOUT = 1
+    incident = declare(rita, ["validator-1", "validator-hung"])
+    run_step(step_of(incident, runbook.FREEZE).id)
+
+    client.force_login(rita)
+    page = client.get(incident.get_absolute_url()).content.decode()
+    held = page[page.index('id="held-freeze"'):]
+    held = held[:held.index("</div>")]
+    assert "validator-hung</strong>: Timeout" in held and "validator-1" not in held
+    assert "the next steps went on without" in held
