@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -96,7 +96,8 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
     """Act on every node not yet done at the same time: `run(node)` does the work in a
     thread of a bounded pool, outside any transaction, and returns (CommandResult,
     payload); as each node finishes, `record(node, payload)` writes its rows and
-    returns its events, in one transaction with the node's try.
+    returns its events, in one transaction with the node's try (and with the
+    tries of any nodes that finished at the same moment).
 
     Only this thread touches the database (the pool's threads run commands and
     write evidence files), so each node's try is on the record the moment it
@@ -126,24 +127,32 @@ def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"step-{step.id}") as pool:
             futures = {pool.submit(timed, node): (node, attempt)
                        for node, attempt in zip(nodes, attempts, strict=True)}
-            for future in as_completed(futures):
-                node, attempt = futures[future]
-                attempt.started_at, outcome, exc, finished_at = future.result()
-                if isinstance(exc, NodeActionError):
-                    _finish(attempt, ResponseStep.FAILED, exc.result, exc.error_class, str(exc),
-                            finished_at=finished_at)
-                    failures.append((exc.error_class, str(exc)))
-                elif exc is not None:  # storage full, a bug: not transient, a human looks
-                    log.error("step %s on %s failed", step, node, exc_info=exc)
-                    _finish(attempt, ResponseStep.FAILED, None, type(exc).__name__,
-                            f"{node.name}: {exc}", finished_at=finished_at)
-                    failures.append((type(exc).__name__, f"{node.name}: {type(exc).__name__}: {exc}"))
-                else:
-                    result, payload = outcome
-                    with transaction.atomic():
-                        _finish(attempt, ResponseStep.SUCCEEDED, result, finished_at=finished_at)
-                        eventlog.append_many(record(node, payload))
-                    succeeded += 1
+            pending = set(futures)
+            while pending:
+                # The nodes that finished together go on the record together: one
+                # transaction and one append to the event log, however many they are.
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                events = []
+                with transaction.atomic():
+                    for future in sorted(finished, key=lambda f: futures[f][0].name):
+                        node, attempt = futures[future]
+                        attempt.started_at, outcome, exc, finished_at = future.result()
+                        if isinstance(exc, NodeActionError):
+                            _finish(attempt, ResponseStep.FAILED, exc.result, exc.error_class,
+                                    str(exc), finished_at=finished_at)
+                            failures.append((exc.error_class, str(exc)))
+                        elif exc is not None:  # storage full, a bug: not transient, a human looks
+                            log.error("step %s on %s failed", step, node, exc_info=exc)
+                            _finish(attempt, ResponseStep.FAILED, None, type(exc).__name__,
+                                    f"{node.name}: {exc}", finished_at=finished_at)
+                            failures.append((type(exc).__name__,
+                                             f"{node.name}: {type(exc).__name__}: {exc}"))
+                        else:
+                            result, payload = outcome
+                            _finish(attempt, ResponseStep.SUCCEEDED, result, finished_at=finished_at)
+                            events += record(node, payload)
+                            succeeded += 1
+                    eventlog.append_many(events)
     note = f"{succeeded} node(s) done" + (f", {len(done)} already done earlier" if done else "")
     if held:
         note += f", {held} held by an earlier step"

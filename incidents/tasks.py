@@ -342,13 +342,19 @@ def _remind_council(now) -> int:
         acknowledgements__isnull=True,
     ).distinct()
     for incident in waiting:
-        interval = incident.runbook.reminder_interval[incident.severity]
-        last = incident.deliveries.filter(
-            purpose__in=[NotificationDelivery.NOTICE, NotificationDelivery.REMINDER]
-        ).order_by("-attempted_at").first()
-        if last is None or last.attempted_at <= now - interval:
-            actions.remind_council(incident)
-            reminded += 1
+        # Two beats may sweep at once (docs/operations.md): under the incident's
+        # lock one decides and sends, the other skips the incident or, after the
+        # lock, sees the reminder sent. The lock is held while the e-mails go out.
+        with transaction.atomic():
+            if not Incident.objects.select_for_update(skip_locked=True).filter(pk=incident.pk).exists():
+                continue  # the other sweep has it this minute
+            interval = incident.runbook.reminder_interval[incident.severity]
+            last = incident.deliveries.filter(
+                purpose__in=[NotificationDelivery.NOTICE, NotificationDelivery.REMINDER]
+            ).order_by("-attempted_at").first()
+            if last is None or last.attempted_at <= now - interval:
+                actions.remind_council(incident)
+                reminded += 1
     return reminded
 
 
