@@ -449,6 +449,13 @@ def bench_containment(sizes, delay, rounds, freeze_timeout):
             print(f"  {size} node(s): floor {floor:.2f} s (stop+check {freeze_floor:.2f} s), all "
                   f"frozen {median(frozen):.2f} s, contained {median(contained):.2f} s "
                   f"(median of {rounds})", flush=True)
+            # Where the time goes, from the last incident's own timeline.
+            events = list(Event.objects.for_subject(Incident.objects.order_by("-pk").first())
+                          .exclude(kind__in=["node_frozen", "evidence_collected"])
+                          .values_list("kind", "recorded_at", "note"))
+            for kind, at, note in events:
+                print(f"    +{(at - events[0][1]).total_seconds() * 1000:7.1f} ms  {kind:<20} "
+                      f"{note[:50]}")
             report(f"containment, {size} node(s): declare -> contained", median(contained), "s",
                    floor, "slowest node's 4 commands", "≤ floor + 1 s" if size == 10 else "—")
             report(f"containment, {size} node(s): declare -> all frozen", median(frozen), "s",
