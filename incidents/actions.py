@@ -429,6 +429,8 @@ PUBLIC_EVENTS = {
     "step_needs_human": "“{step}” needed a responder’s decision",
     "step_retried": "retried “{step}”",
     "step_skipped": "skipped “{step}”",
+    "step_partly_done": "“{step}” done on some affected nodes; the response went on while the rest were held",
+    "step_reopened": "“{step}” taken up again for a node no longer held",
     "node_frozen": "an affected node frozen (stopped)",
     "evidence_collected": "evidence collected",
     "manifest": "evidence manifest sealed",

@@ -154,3 +154,40 @@ def test_the_incident_page_shows_which_node_holds_the_freeze(
     held = held[:held.index("</div>")]
     assert "validator-hung</strong>: Timeout" in held and "validator-1" not in held
     assert "the next steps went on without" in held
+
+
+def test_a_node_that_stays_hung_goes_to_a_human_and_a_retry_catches_it_up(
+    settings, rita, carol, evidence_dir, published, node_commands, mailoutbox,
+    django_capture_on_commit_callbacks
+):
+    folder = node_commands(delay=0.05)
+    (folder / "hang").touch()
+    settings.QPGOV_NODE_FREEZE_TIMEOUT = 1
+    incident = declare(rita, ["validator-1", "validator-hung"])
+    freeze = step_of(incident, runbook.FREEZE)
+    for _ in range(runbook.get().policy(runbook.FREEZE).attempts):
+        ResponseStep.objects.filter(id=freeze.id).update(next_attempt_at=incident.declared_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            run_step(freeze.id)
+    freeze.refresh_from_db()
+    assert freeze.status == ResponseStep.NEEDS_HUMAN and freeze.partly_done
+    assert any("needs attention: Freeze affected nodes" in m.subject for m in mailoutbox)
+    assert calls(folder, "done") == ["freeze validator-1"]  # acted on once, not on every try
+    for kind in (runbook.PRESERVE_LOGS, runbook.SNAPSHOT, runbook.NOTIFY_GOVERNANCE):
+        with django_capture_on_commit_callbacks(execute=True):
+            run_step(step_of(incident, kind).id)
+        assert step_of(incident, kind).status == ResponseStep.SUCCEEDED, kind
+
+    (folder / "hang").unlink()
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry_step(incident, freeze.id, rita)
+    assert published == [("incidents.run_step", (freeze.id,), {})]  # queued although partly done
+    for kind in (runbook.FREEZE, runbook.PRESERVE_LOGS, runbook.SNAPSHOT):
+        with django_capture_on_commit_callbacks(execute=True):
+            run_step(step_of(incident, kind).id)
+    incident.refresh_from_db()
+    assert incident.state == Incident.CONTAINED
+    assert calls(folder, "done") == [
+        "freeze validator-1", "freeze validator-hung", "logs validator-1", "logs validator-hung",
+        "snapshot validator-1", "snapshot validator-hung"]
