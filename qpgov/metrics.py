@@ -147,8 +147,11 @@ class CeleryQueueCollector:
     def collect(self) -> Iterable[Metric]:
         from qpgov.celery import app
 
+        # The default queue, any declared ones, and those tasks are routed to (incident steps).
+        routed = {r["queue"] for r in (app.conf.task_routes or {}).values()
+                  if isinstance(r, dict) and isinstance(r.get("queue"), str)}
         queues = sorted(self.queues or {app.conf.task_default_queue,
-                                        *(q.name for q in app.conf.task_queues or ())})
+                                        *(q.name for q in app.conf.task_queues or ()), *routed})
         url = settings.CELERY_BROKER_URL
         scheme = urlsplit(url).scheme
         if scheme == "filesystem":

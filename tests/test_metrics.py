@@ -209,6 +209,10 @@ def test_the_default_queue_is_the_one_celery_is_configured_with(client, db):
     assert (("queue", "celery"),) in scrape(client)["qpgov_celery_queue_length"]
 
 
+def test_the_incident_steps_queue_is_measured_too(client, db):
+    assert (("queue", "incident-steps"),) in scrape(client)["qpgov_celery_queue_length"]
+
+
 def _queue_length(collector, queue):
     family = next(iter(collector.collect()))
     return {s.labels["queue"]: s.value for s in family.samples}[queue]
