@@ -243,6 +243,7 @@ def bench_pages(port=8765):
 def start_worker(env):
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo", "-I", "bench.tasks",
+         "-Q", "celery,incident-steps",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc
@@ -344,6 +345,140 @@ def bench_pipeline(rounds, pipelines):
         worker.wait(timeout=30)
 
 
+# --- containment at fleet scale -------------------------------------------------------
+
+# Every node command is a real process that takes DELAY seconds; a node whose name
+# contains "hung" never answers its stop command (exec: the timeout kills it).
+def containment_commands(delay: float) -> dict[str, str]:
+    hang = "case $0 in *hung*) exec sleep 300;; esac; "
+    return {
+        "freeze": f"sh -c '{hang}sleep {delay}' {{name}}",
+        "freeze_check": f"sh -c 'sleep {delay}; exit 1' {{name}}",  # exit 1: no longer running
+        "logs": f"sh -c 'sleep {delay}; echo logs of $0' {{name}}",
+        "snapshot": f"sh -c 'sleep {delay}; echo snapshot of $0' {{name}}",
+    }
+
+
+def containment_floor(names, delay) -> tuple[float, float]:
+    """The node commands' own time: each node's stop, check, logs and snapshot run one after
+    another by plain subprocess calls, all nodes at once; the slowest node's stop and check,
+    and its total."""
+    import shlex
+    from concurrent.futures import ThreadPoolExecutor
+
+    commands = containment_commands(delay)
+
+    def one_node(name):
+        t = time.monotonic()
+        for action in ("freeze", "freeze_check", "logs", "snapshot"):
+            argv = [w.format(name=name) for w in shlex.split(commands[action])]
+            subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+            if action == "freeze_check":
+                frozen = time.monotonic() - t
+        return frozen, time.monotonic() - t
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        frozen, total = zip(*pool.map(one_node, names), strict=True)
+    return max(frozen), max(total)
+
+
+def bench_containment(sizes, delay, rounds, freeze_timeout):
+    import json
+
+    from fleet.models import Node
+    from incidents import services as incident_services
+    from incidents.models import Incident, ResponseStep
+    from qpgov import roles
+
+    fresh_database()
+    rita, _ = User.objects.get_or_create(username="bench-rita", defaults={"email": "r@example.invalid"})
+    rita.groups.set(Group.objects.filter(name=roles.RESPONDERS))
+    for i in range(3):
+        council, _ = User.objects.get_or_create(username=f"bench-council-{i}",
+                                                defaults={"email": f"c{i}@example.invalid"})
+        council.groups.set(Group.objects.filter(name=roles.COUNCIL))
+    env = dict(os.environ, QPGOV_NODE_COMMAND_SET="drill",
+               QPGOV_NODE_COMMANDS=json.dumps(containment_commands(delay)),
+               QPGOV_NODE_FREEZE_TIMEOUT=str(freeze_timeout))
+    runs = iter(range(10**6))
+
+    def respond(size, hung):
+        """Declare on `size` new nodes (one hung if `hung`); return seconds from the
+        declaration to every healthy node frozen, and to contained (or, with a hung
+        node, to the council notified: the healthy nodes' response done)."""
+        run = next(runs)
+        names = [f"bench-{run}-{'hung' if hung and i == 0 else 'ok'}-{i}" for i in range(size)]
+        nodes = [Node.objects.create(name=name) for name in names]
+        t = time.time()
+        incident = incident_services.declare(
+            title="Bench: containment", severity="SEV1", nodes=nodes, declared_by=rita,
+            commander=rita, summary="Benchmark drill.")
+        notify = incident.steps.get(kind="notify_governance")
+        wait_until(lambda: ResponseStep.objects.filter(pk=notify.pk, status="succeeded").exists(),
+                   timeout=600)
+        healthy = [n.pk for n in nodes if "hung" not in n.name]
+        frozen = max(Node.objects.filter(pk__in=healthy).values_list("frozen_at", flat=True))
+        if hung:
+            done = ResponseStep.objects.get(pk=notify.pk).finished_at
+            # A responder skips the hung node's freeze (its retry would hold this
+            # one-task worker for another timeout); its logs and snapshot follow.
+            freeze = incident.steps.get(kind="freeze")
+            wait_until(lambda: ResponseStep.objects.get(pk=freeze.pk).status != "running", timeout=600)
+            incident_services.skip_step(incident, freeze.pk, rita, "bench: the hung node is set aside")
+            wait_until(lambda: Incident.objects.get(pk=incident.pk).state == Incident.CONTAINED,
+                       timeout=600)
+        else:
+            assert Incident.objects.get(pk=incident.pk).state == Incident.CONTAINED
+            done = Event.objects.for_subject(incident).filter(kind="contained").get().recorded_at
+        return frozen.timestamp() - t, done.timestamp() - t
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    results = {}
+    worker = start_worker(env)
+    try:
+        respond(1, False)  # warm up: imports, connections
+        for size in sizes:
+            floors = [containment_floor([f"floor-{i}" for i in range(size)], delay)
+                      for _ in range(rounds)]
+            freeze_floor, floor = median(f for f, _ in floors), median(t for _, t in floors)
+            frozen, contained = zip(*(respond(size, False) for _ in range(rounds)), strict=True)
+            results[size] = (freeze_floor, floor, median(frozen), median(contained))
+            print(f"  {size} node(s): floor {floor:.2f} s (stop+check {freeze_floor:.2f} s), all "
+                  f"frozen {median(frozen):.2f} s, contained {median(contained):.2f} s "
+                  f"(median of {rounds})", flush=True)
+            # Where the time goes, from the last incident's own timeline.
+            events = list(Event.objects.for_subject(Incident.objects.order_by("-pk").first())
+                          .exclude(kind__in=["node_frozen", "evidence_collected"])
+                          .values_list("kind", "recorded_at", "note"))
+            for kind, at, note in events:
+                print(f"    +{(at - events[0][1]).total_seconds() * 1000:7.1f} ms  {kind:<20} "
+                      f"{note[:50]}")
+            report(f"containment, {size} node(s): declare -> contained", median(contained), "s",
+                   floor, "slowest node's 4 commands", "≤ floor + 1 s" if size == 10 else "—")
+            report(f"containment, {size} node(s): declare -> all frozen", median(frozen), "s",
+                   freeze_floor, "slowest node's stop + check", "—")
+        if 1 in results and max(sizes) > 1:
+            big = max(sizes)
+            ratio = results[big][3] / results[1][3]
+            ROWS.append((f"containment: T({big}) / T(1)", f"{ratio:.2f}", "—", "—", "≤ 1.5"))
+            print(f"  T({big}) / T(1) = {ratio:.2f}", flush=True)
+        for size in [s for s in sizes if s > 1]:
+            freeze_floor, floor = results[size][:2]
+            frozen, notified = respond(size, True)
+            print(f"  {size} node(s), one hung: healthy frozen {frozen:.2f} s, council notified "
+                  f"{notified:.2f} s (freeze timeout {freeze_timeout} s)", flush=True)
+            report(f"containment, {size} node(s), 1 hung: declare -> healthy frozen", frozen, "s",
+                   freeze_floor, "slowest node's stop + check", "≤ floor + 1 s")
+            report(f"containment, {size} node(s), 1 hung: declare -> healthy contained, council "
+                   "notified", notified, "s", floor, "slowest node's 4 commands", "—")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
 # --- public text checks -------------------------------------------------------------
 
 
@@ -405,13 +540,16 @@ def bench_public_text(rounds):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="pages,pipeline,sweep,verify,public")
+    parser.add_argument("--only", default="pages,pipeline,containment,sweep,verify,public")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--pipelines", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--nodes", default="1,10,50", help="containment: fleet sizes")
+    parser.add_argument("--delay", type=float, default=0.5, help="containment: seconds per node command")
+    parser.add_argument("--freeze-timeout", type=int, default=30, help="containment: for the hung node")
     args = parser.parse_args()
     only = set(args.only.split(","))
     print(f"qpgov bench on {connection.vendor}, {os.cpu_count()} cores", flush=True)
@@ -421,6 +559,10 @@ def main():
     if "pipeline" in only:
         print("incident pipeline:", flush=True)
         bench_pipeline(args.rounds, args.pipelines)
+    if "containment" in only:
+        print("containment at fleet scale:", flush=True)
+        bench_containment([int(n) for n in args.nodes.split(",")], args.delay, min(args.rounds, 3),
+                          args.freeze_timeout)
     if "sweep" in only:
         print("decision sweep:", flush=True)
         bench_sweep(args.due, args.small, args.large)

@@ -168,10 +168,17 @@ class NodeDriver(Protocol):
 class CommandDriver:
     """Runs the configured command templates, locally or over SSH."""
 
-    def __init__(self, commands: dict[str, str] | None = None, timeout: float | None = None):
+    # Commands that stream evidence may run long (a snapshot of a large data
+    # directory); every other command (stop, check, start, resolve) is short, and
+    # a node that does not answer one within the freeze timeout is declared hung.
+    STREAMING = frozenset({"logs", "snapshot"})
+
+    def __init__(self, commands: dict[str, str] | None = None, timeout: float | None = None,
+                 freeze_timeout: float | None = None):
         preset = PRESETS[settings.QPGOV_NODE_COMMAND_SET]
         self.commands = {**preset, **(commands or settings.QPGOV_NODE_COMMANDS)}
         self.timeout = timeout or settings.QPGOV_NODE_COMMAND_TIMEOUT
+        self.freeze_timeout = freeze_timeout or settings.QPGOV_NODE_FREEZE_TIMEOUT
 
     # The actions the pipeline calls.
 
@@ -238,14 +245,15 @@ class CommandDriver:
     def _run(self, node, name: str, check: bool = True, stdout=None, **extra) -> CommandResult:
         argv = self.argv(node, name, **extra)
         self._confine_remote(node, name)
+        timeout = self.timeout if name in self.STREAMING else self.freeze_timeout
         try:
             proc = subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.PIPE,
-                stderr=subprocess.PIPE if stdout else subprocess.STDOUT, timeout=self.timeout,
+                stderr=subprocess.PIPE if stdout else subprocess.STDOUT, timeout=timeout,
             )
         except subprocess.TimeoutExpired as exc:
             output = (exc.stderr if stdout else exc.stdout) or b""
-            raise Timeout(f"{node.name}: {name} took longer than {self.timeout:g} s",
+            raise Timeout(f"{node.name}: {name} took longer than {timeout:g} s",
                           CommandResult(argv, None, output)) from exc
         except OSError as exc:
             raise CommandFailed(f"{node.name}: {name} could not start: {exc}",

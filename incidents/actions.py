@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -40,9 +41,13 @@ log = logging.getLogger(__name__)
 
 
 class StepFailed(Exception):
-    def __init__(self, error_class: str, message: str):
+    """A try failed. `nodes_through` counts the nodes this step is done on all the same:
+    with any, the later steps go on for them (tasks._fail)."""
+
+    def __init__(self, error_class: str, message: str, nodes_through: int = 0):
         super().__init__(message)
         self.error_class = error_class
+        self.nodes_through = nodes_through
 
 
 def evidence_storage():
@@ -62,49 +67,106 @@ def perform(step: ResponseStep, task_id: str) -> tuple[str, list[dict]]:
     return handler(step, task_id)
 
 
+NODE_STEPS = (runbook.FREEZE, runbook.PRESERVE_LOGS, runbook.SNAPSHOT)
+
+
+def nodes_to_act_on(step: ResponseStep) -> tuple[list, set[int]]:
+    """The incident's nodes this try acts on, and the ids of those done in an earlier try.
+
+    A node is left out if this step already succeeded on it, or if it is held by
+    an earlier node step that is only partly done (it did not freeze, say): the
+    engine comes back for it once it is through (tasks.advance).
+    """
+    succeeded: dict[int, set[int]] = {}
+    for step_id, node_id in (
+        StepAttempt.objects.filter(
+            step__incident_id=step.incident_id, step__position__lte=step.position,
+            step__kind__in=NODE_STEPS, status=ResponseStep.SUCCEEDED, node__isnull=False,
+        ).exclude(step__status__in=ResponseStep.DONE).values_list("step_id", "node_id")
+    ):
+        succeeded.setdefault(step_id, set()).add(node_id)
+    done = succeeded.pop(step.id, set())
+    # What is left are earlier steps, not done, that let this one start: each is
+    # partly done, so it has at least one node through (and so one row here).
+    members = sorted(step.incident.members.all(), key=lambda member: member.name)
+    through = [m for m in members if all(m.node_id in ids for ids in succeeded.values())]
+    return [m for m in through if m.node_id not in done], done
+
+
 def _on_each_node(step: ResponseStep, task_id: str, run, record) -> str:
-    """Act on each node not yet done: `run(node)` does the work, outside any transaction,
-    and returns (CommandResult, payload); `record(node, payload)` writes its rows and
-    returns its events, in one transaction with the node's try."""
-    done = set()
-    if step.attempts > 1:  # only a later try can find nodes an earlier one finished
-        done = set(
-            step.tries.filter(status=ResponseStep.SUCCEEDED, node__isnull=False)
-            .values_list("node_id", flat=True)
-        )
+    """Act on every node not yet done at the same time: `run(node)` does the work in a
+    thread of a bounded pool, outside any transaction, and returns (CommandResult,
+    payload); as each node finishes, `record(node, payload)` writes its rows and
+    returns its events, in one transaction with the node's try (and with the
+    tries of any nodes that finished at the same moment).
+
+    Only this thread touches the database (the pool's threads run commands and
+    write evidence files), so each node's try is on the record the moment it
+    finishes, and a worker killed mid-step loses only the nodes still running.
+    """
+    # The claim read the nodes (incidents.tasks._claim). Each is the copy taken at
+    # declaration (IncidentNode): a registry edit since cannot move it.
+    nodes, done = nodes_to_act_on(step)
+    held = len(step.incident.members.all()) - len(nodes) - len(done)
+    attempts = StepAttempt.objects.bulk_create([
+        StepAttempt(step=step, node_id=node.node_id, attempt=step.attempts,
+                    status=ResponseStep.RUNNING, task_id=task_id)
+        for node in nodes
+    ])
     failures: list[tuple[str, str]] = []
-    acted = 0
-    # The claim read the nodes (incidents.tasks._claim); sort them here rather than ask again.
-    # Each is the copy taken at declaration (IncidentNode): a registry edit since cannot move it.
-    for node in sorted(step.incident.members.all(), key=lambda member: member.name):
-        if node.node_id in done:
-            continue
-        acted += 1
-        attempt = StepAttempt.objects.create(
-            step=step, node_id=node.node_id, attempt=step.attempts, status=ResponseStep.RUNNING,
-            task_id=task_id,
-        )
+    succeeded = 0
+
+    def timed(node):
+        started = timezone.now()
         try:
-            result, payload = run(node)
-        except NodeActionError as exc:
-            _finish(attempt, ResponseStep.FAILED, exc.result, exc.error_class, str(exc))
-            failures.append((exc.error_class, str(exc)))
-        except Exception as exc:  # storage full, a bug: not transient, a human looks
-            log.exception("step %s on %s failed", step, node)
-            _finish(attempt, ResponseStep.FAILED, None, type(exc).__name__, f"{node.name}: {exc}")
-            failures.append((type(exc).__name__, f"{node.name}: {type(exc).__name__}: {exc}"))
-        else:
-            with transaction.atomic():
-                _finish(attempt, ResponseStep.SUCCEEDED, result)
-                eventlog.append_many(record(node, payload))
+            return started, run(node), None, timezone.now()
+        except Exception as exc:  # recorded by this thread's caller, below
+            return started, None, exc, timezone.now()
+
+    if nodes:
+        workers = min(len(nodes), settings.QPGOV_NODE_PARALLELISM)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"step-{step.id}") as pool:
+            futures = {pool.submit(timed, node): (node, attempt)
+                       for node, attempt in zip(nodes, attempts, strict=True)}
+            pending = set(futures)
+            while pending:
+                # The nodes that finished together go on the record together: one
+                # transaction and one append to the event log, however many they are.
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                events = []
+                with transaction.atomic():
+                    for future in sorted(finished, key=lambda f: futures[f][0].name):
+                        node, attempt = futures[future]
+                        attempt.started_at, outcome, exc, finished_at = future.result()
+                        if isinstance(exc, NodeActionError):
+                            _finish(attempt, ResponseStep.FAILED, exc.result, exc.error_class,
+                                    str(exc), finished_at=finished_at)
+                            failures.append((exc.error_class, str(exc)))
+                        elif exc is not None:  # storage full, a bug: not transient, a human looks
+                            log.error("step %s on %s failed", step, node, exc_info=exc)
+                            _finish(attempt, ResponseStep.FAILED, None, type(exc).__name__,
+                                    f"{node.name}: {exc}", finished_at=finished_at)
+                            failures.append((type(exc).__name__,
+                                             f"{node.name}: {type(exc).__name__}: {exc}"))
+                        else:
+                            result, payload = outcome
+                            _finish(attempt, ResponseStep.SUCCEEDED, result, finished_at=finished_at)
+                            events += record(node, payload)
+                            succeeded += 1
+                    eventlog.append_many(events)
+    note = f"{count(succeeded, 'node')} done" + (f", {len(done)} already done earlier" if done else "")
+    if held:
+        note += f", {held} held by an earlier step"
     if failures:
-        raise StepFailed(failures[0][0], "; ".join(message for _, message in failures))
-    return f"{count(acted, 'node')} done" + (f", {len(done)} already done earlier" if done else "")
+        failures.sort(key=lambda failure: failure[1])  # by node name, whatever finished first
+        raise StepFailed(failures[0][0], "; ".join(message for _, message in failures),
+                         nodes_through=succeeded + len(done))
+    return note
 
 
-def _finish(attempt: StepAttempt, status, result, error_class="", message=""):
+def _finish(attempt: StepAttempt, status, result, error_class="", message="", finished_at=None):
     attempt.status = status
-    attempt.finished_at = timezone.now()
+    attempt.finished_at = finished_at or timezone.now()
     attempt.error_class = error_class
     if result is not None:
         attempt.exit_code = result.exit_code
@@ -114,7 +176,7 @@ def _finish(attempt: StepAttempt, status, result, error_class="", message=""):
         attempt.output_excerpt = (attempt.output_excerpt + "\n" + message).strip()
     if not attempt.output_sha256 and attempt.output_excerpt:
         attempt.output_sha256 = hashlib.sha256(attempt.output_excerpt.encode()).hexdigest()
-    attempt.save(update_fields=["status", "finished_at", "error_class", "exit_code",
+    attempt.save(update_fields=["status", "started_at", "finished_at", "error_class", "exit_code",
                                 "output_excerpt", "output_sha256"])
 
 
@@ -368,6 +430,8 @@ PUBLIC_EVENTS = {
     "step_needs_human": "“{step}” needed a responder’s decision",
     "step_retried": "retried “{step}”",
     "step_skipped": "skipped “{step}”",
+    "step_partly_done": "“{step}” done on some affected nodes; the response went on while the rest were held",
+    "step_reopened": "“{step}” taken up again for a node no longer held",
     "node_frozen": "an affected node frozen (stopped)",
     "evidence_collected": "evidence collected",
     "manifest": "evidence manifest sealed",

@@ -177,6 +177,11 @@ class ResponseStep(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     skip_reason = models.TextField(blank=True)
+    # A node step whose try finished with some nodes done and others failed (a
+    # hung node, say): the later steps go on for the nodes that are through,
+    # while this step retries the rest or waits for a human. Stays set once set,
+    # so the engine knows to catch the held nodes up later (tasks.advance).
+    partly_done = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["incident", "position"]
@@ -202,6 +207,24 @@ class ResponseStep(models.Model):
 
     def following(self) -> ResponseStep | None:
         return self.incident.steps.filter(position__gt=self.position).order_by("position").first()
+
+    @property
+    def nodes_holding(self) -> list[StepAttempt]:
+        """The latest try of each node this step is not done on yet, while the step is not done
+        (from the prefetched tries): which node holds it, and why."""
+        if self.status in self.DONE:
+            return []
+        latest: dict[int, StepAttempt] = {}
+        done = set()
+        for attempt in self.tries.all():
+            if attempt.node_id is None:
+                continue
+            if attempt.status == self.SUCCEEDED:
+                done.add(attempt.node_id)
+            if attempt.node_id not in latest or attempt.attempt >= latest[attempt.node_id].attempt:
+                latest[attempt.node_id] = attempt
+        return sorted((a for node_id, a in latest.items() if node_id not in done),
+                      key=lambda a: a.node.name)
 
     def is_waiting_for_worker(self, now=None) -> bool:
         """Due and not picked up for longer than a worker needs: shown on the incident page,

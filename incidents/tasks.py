@@ -48,6 +48,8 @@ def advance(incident: Incident, events=(), *, locked: bool = False,
     elif steps is None:
         steps = list(incident.steps.order_by("position"))
     events = list(events)
+    if any(s.partly_done for s in steps):
+        events += _catch_up_held_nodes(incident, steps)
     before_postmortem = [s for s in steps if s.kind != runbook.POSTMORTEM]
     if incident.state in (Incident.DECLARED, Incident.RESPONDING) and all(
         s.status in ResponseStep.DONE for s in before_postmortem
@@ -58,16 +60,56 @@ def advance(incident: Incident, events=(), *, locked: bool = False,
         events.append(eventlog.entry(
             incident, "contained", from_state=previous, to_state=incident.state,
             note="freeze, logs, snapshot and notification are each done or skipped"))
-    queued = next((s for s in steps if s.status not in ResponseStep.DONE), None)
+    # The first step not done, past any partly done one (it lets the next go on);
+    # and a partly done step a responder retried, which needs its message too.
+    queued = next((s for s in steps if s.status not in ResponseStep.DONE and not s.partly_done), None)
     if queued is None or queued.status != ResponseStep.PENDING or queued.next_attempt_at is not None:
         queued = None  # finished, already queued, running, or waiting for a human
     elif queued.kind == runbook.POSTMORTEM and incident.state != Incident.RESOLVED:
         queued = None  # the post-mortem waits for the commander to resolve
-    else:
-        ResponseStep.objects.filter(id=queued.id).update(next_attempt_at=timezone.now())
-        send_on_commit(run_step, queued.id)
+    retried = [s for s in steps if s.partly_done and s.status == ResponseStep.PENDING
+               and s.next_attempt_at is None]
+    for step in [*retried, *([queued] if queued else [])]:
+        ResponseStep.objects.filter(id=step.id).update(next_attempt_at=timezone.now())
+        step.next_attempt_at = timezone.now()
+        send_on_commit(run_step, step.id)
     eventlog.append_many(events)
     return queued
+
+
+def _catch_up_held_nodes(incident: Incident, steps: list[ResponseStep]) -> list[dict]:
+    """Reopen a node step that succeeded without a node an earlier step held then and
+    has let through since (its freeze succeeded on a retry, or a responder skipped it).
+
+    The reopened step's next try acts only on the nodes it has not done
+    (actions.nodes_to_act_on). Runs under the incident's lock, in advance().
+    """
+    node_steps = [s for s in steps if s.kind in actions.NODE_STEPS]
+    succeeded: dict[int, set[int]] = {}
+    for step_id, node_id in StepAttempt.objects.filter(
+        step__incident_id=incident.pk, step__kind__in=actions.NODE_STEPS,
+        status=ResponseStep.SUCCEEDED, node__isnull=False,
+    ).values_list("step_id", "node_id"):
+        succeeded.setdefault(step_id, set()).add(node_id)
+    through = set(IncidentNode.objects.filter(incident=incident).values_list("node_id", flat=True))
+    events = []
+    for step in node_steps:
+        if step.status == ResponseStep.SKIPPED:
+            continue  # skipped for every node: all that were through still are
+        missing = through - succeeded.get(step.id, set())
+        if step.status == ResponseStep.SUCCEEDED and missing:
+            # Its tries so far stay on the record; the reopened step gets fresh tries.
+            ResponseStep.objects.filter(id=step.id, status=ResponseStep.SUCCEEDED).update(
+                status=ResponseStep.PENDING, next_attempt_at=None, partly_done=False,
+                attempts_before_human_retry=F("attempts"), finished_at=None)
+            step.status, step.next_attempt_at, step.partly_done = ResponseStep.PENDING, None, False
+            names = ", ".join(sorted(m.name for m in incident.members.all() if m.node_id in missing))
+            events.append(eventlog.entry(
+                incident, "step_reopened", note=f"{step.label}: again for {names}, "
+                f"now through the steps before", data={"step": step.kind}))
+            break  # the steps after it wait for it again
+        through &= succeeded.get(step.id, set())
+    return events
 
 
 def lock_with_steps(incident_id: int) -> tuple[Incident, list[ResponseStep]]:
@@ -108,16 +150,20 @@ def _claim(step_id: int, task_id: str) -> ResponseStep | None:
     # where the lease needs their number; incident.members.all() reuses them.
     prefetch_related_objects([incident], "members")
     # Long enough for every node's commands to hit their timeout, so the sweep
-    # never takes a step from a worker that is merely slow.
-    lease = max(step.policy.lease,
-                timedelta(seconds=2 * settings.QPGOV_NODE_COMMAND_TIMEOUT
-                          * len(incident.members.all()) + 60))
+    # never takes a step from a worker that is merely slow. The nodes run at the
+    # same time, so that is one node's worst case per wave of the pool, not per node.
+    per_node = (settings.QPGOV_NODE_FREEZE_TIMEOUT if step.kind == runbook.FREEZE
+                else settings.QPGOV_NODE_COMMAND_TIMEOUT)
+    waves = -(-len(incident.members.all()) // settings.QPGOV_NODE_PARALLELISM)
+    lease = max(step.policy.lease, timedelta(
+        seconds=(2 * per_node + settings.QPGOV_NODE_FREEZE_TIMEOUT) * max(waves, 1) + 60))
+    # A partly done step lets the later ones go on for the nodes it is done on.
     unfinished_before = ResponseStep.objects.filter(
-        incident_id=step.incident_id, position__lt=step.position
+        incident_id=step.incident_id, position__lt=step.position, partly_done=False,
     ).exclude(status__in=ResponseStep.DONE)
     # One conditional update claims the step as it was read: still pending and
     # due, no step before it unfinished (a step starts only after every step
-    # before it is done), and no try or human retry since the read.
+    # before it is done or partly done), and no try or human retry since the read.
     claimed = ResponseStep.objects.filter(
         ~Exists(unfinished_before), id=step_id, status=ResponseStep.PENDING, next_attempt_at__lte=now,
         attempts=step.attempts, attempts_before_human_retry=step.attempts_before_human_retry,
@@ -171,17 +217,24 @@ def _succeed(step: ResponseStep, task_id: str, note: str, events: list) -> None:
         advance(incident, events, locked=True, steps=steps)
 
 
-def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> None:
+def _fail(step: ResponseStep, task_id: str, error_class: str, message: str,
+          nodes_through: int = 0) -> None:
+    """Record a failed try: a retry, or a human. If the step is done on some nodes
+    (`nodes_through`), it is partly done and the next step is queued for them."""
     now = timezone.now()
     policy = step.policy
     tries = step.attempts - step.attempts_before_human_retry
     needs_human = False
+    partly = {"partly_done": True} if nodes_through else {}
     with transaction.atomic():
+        if nodes_through:
+            # advance() below needs the incident, locked before the step as everywhere.
+            incident, steps = lock_with_steps(step.incident_id)
         if policy.should_retry(error_class, tries):
             delay = policy.delay_after(tries)
             if _owned(step, task_id).update(
                 status=ResponseStep.PENDING, next_attempt_at=now + delay, lease_expires_at=None,
-                last_error=message, finished_at=now,
+                last_error=message, finished_at=now, **partly,
             ) != 1:
                 return
             eventlog.append(step.incident, "step_retry_scheduled",
@@ -189,10 +242,11 @@ def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> N
                                  f"try {step.attempts + 1} in {delay.total_seconds():g} s",
                             data={"step": step.kind, "error_class": error_class})
             send_on_commit(run_step, step.id, countdown=delay.total_seconds())
+            new_status = ResponseStep.PENDING
         else:
             if _owned(step, task_id).update(
                 status=ResponseStep.NEEDS_HUMAN, lease_expires_at=None, last_error=message,
-                finished_at=now,
+                finished_at=now, **partly,
             ) != 1:
                 return
             eventlog.append(step.incident, "step_needs_human",
@@ -200,6 +254,17 @@ def _fail(step: ResponseStep, task_id: str, error_class: str, message: str) -> N
                                  f"{count(tries, 'try', 'tries')}; a responder must retry or skip it",
                             data={"step": step.kind, "error_class": error_class})
             needs_human = True
+            new_status = ResponseStep.NEEDS_HUMAN
+        if nodes_through:
+            for other in steps:
+                if other.id == step.id:  # as the update just wrote it
+                    other.status, other.partly_done = new_status, True
+            advance(incident, [eventlog.entry(
+                incident, "step_partly_done",
+                note=f"{step.label}: done on {nodes_through} node(s); the next steps go on "
+                     "for them while the rest are retried or wait for a responder",
+                data={"step": step.kind, "nodes_through": nodes_through})],
+                locked=True, steps=steps)
     if needs_human:
         actions.email_responders(
             step.incident,
@@ -220,7 +285,7 @@ def run_step(self, step_id: int) -> None:
     try:
         note, events = actions.perform(step, task_id)
     except actions.StepFailed as exc:
-        _fail(step, task_id, exc.error_class, str(exc))
+        _fail(step, task_id, exc.error_class, str(exc), exc.nodes_through)
     except Exception as exc:  # a bug or an outage we did not foresee: never retried blindly
         log.exception("step %s crashed", step_id)
         _fail(step, task_id, type(exc).__name__, str(exc))
@@ -278,13 +343,19 @@ def _remind_council(now) -> int:
         acknowledgements__isnull=True,
     ).distinct()
     for incident in waiting:
-        interval = incident.runbook.reminder_interval[incident.severity]
-        last = incident.deliveries.filter(
-            purpose__in=[NotificationDelivery.NOTICE, NotificationDelivery.REMINDER]
-        ).order_by("-attempted_at").first()
-        if last is None or last.attempted_at <= now - interval:
-            actions.remind_council(incident)
-            reminded += 1
+        # Two beats may sweep at once (docs/operations.md): under the incident's
+        # lock one decides and sends, the other skips the incident or, after the
+        # lock, sees the reminder sent. The lock is held while the e-mails go out.
+        with transaction.atomic():
+            if not Incident.objects.select_for_update(skip_locked=True).filter(pk=incident.pk).exists():
+                continue  # the other sweep has it this minute
+            interval = incident.runbook.reminder_interval[incident.severity]
+            last = incident.deliveries.filter(
+                purpose__in=[NotificationDelivery.NOTICE, NotificationDelivery.REMINDER]
+            ).order_by("-attempted_at").first()
+            if last is None or last.attempted_at <= now - interval:
+                actions.remind_council(incident)
+                reminded += 1
     return reminded
 
 

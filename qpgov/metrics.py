@@ -147,8 +147,12 @@ class CeleryQueueCollector:
     def collect(self) -> Iterable[Metric]:
         from qpgov.celery import app
 
+        # The default queue, any declared ones, and those tasks are routed to (incident
+        # steps). Celery's router swaps a route's queue name for its Queue in place.
+        routed = {getattr(r.get("queue"), "name", r.get("queue"))
+                  for r in (app.conf.task_routes or {}).values() if isinstance(r, dict)} - {None}
         queues = sorted(self.queues or {app.conf.task_default_queue,
-                                        *(q.name for q in app.conf.task_queues or ())})
+                                        *(q.name for q in app.conf.task_queues or ()), *routed})
         url = settings.CELERY_BROKER_URL
         scheme = urlsplit(url).scheme
         if scheme == "filesystem":

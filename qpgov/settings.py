@@ -272,6 +272,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_queue_dir / "processed"),
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # How often the worker looks for new messages (kombu's default is 1 s):
+        # each step hands over to the next through the broker, so this bounds a
+        # response's pace. Listing a folder ten times a second costs next to nothing.
+        "polling_interval": float(os.getenv("QPGOV_BROKER_POLLING_INTERVAL", "0.1")),
     }
 else:
     # Fail fast when the broker is down: the row is already saved and the
@@ -289,6 +293,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
+# Incident steps have their own queue, so that thousands of e-mails, webhooks or
+# scheduled jobs waiting in the default queue never delay a freeze. Every worker
+# must consume it (`-Q celery,incident-steps`, as Procfile.dev and the systemd
+# unit do), or a worker dedicated to it (`-Q incident-steps`). docs/operations.md.
+INCIDENT_STEPS_QUEUE = "incident-steps"
+CELERY_TASK_ROUTES = {
+    "incidents.run_step": {"queue": INCIDENT_STEPS_QUEUE},
+    "incidents.unfreeze_node": {"queue": INCIDENT_STEPS_QUEUE},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each app adds its periodic sweeps here; exactly one beat runs in production.
 CELERY_BEAT_SCHEDULE = {
@@ -362,7 +375,14 @@ if QPGOV_NODE_DRIVER.startswith("incidents.drivers."):
 QPGOV_NODE_COMMAND_SET = os.getenv("QPGOV_NODE_COMMAND_SET", "demo" if DEV else "systemd")
 # Per-command overrides of the command set, as JSON, e.g. {"snapshot": "tar -C {data_dir} -cf - ."}.
 QPGOV_NODE_COMMANDS: dict[str, str] = json.loads(os.getenv("QPGOV_NODE_COMMANDS", "{}"))
+# Streaming logs and a snapshot may take minutes; stopping, checking and starting
+# a service takes seconds, so a node that does not answer those within the
+# (short) freeze timeout is recorded as hung and the step goes on without it.
 QPGOV_NODE_COMMAND_TIMEOUT = envint("QPGOV_NODE_COMMAND_TIMEOUT", "300")
+QPGOV_NODE_FREEZE_TIMEOUT = envint("QPGOV_NODE_FREEZE_TIMEOUT", "30")
+# How many nodes one step acts on at the same time (threads in the worker, each
+# waiting on one command). High enough for a fleet of 50 in one wave.
+QPGOV_NODE_PARALLELISM = envint("QPGOV_NODE_PARALLELISM", "64")
 QPGOV_DEMO_NODE_DIR = Path(os.getenv("QPGOV_DEMO_NODE_DIR", VAR_DIR / "demo-nodes"))
 # A node's data directory must lie inside one of these (separated by ":"); the
 # snapshot step archives it, so this is what keeps it off the worker's keys.

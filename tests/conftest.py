@@ -202,6 +202,7 @@ class WorkerProcess:
         start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo",
+             "-Q", f"celery,{settings.INCIDENT_STEPS_QUEUE}",
              "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
              "--hostname", f"test-{os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -239,7 +240,8 @@ def celery_worker(process_env, tmp_path_factory):
     """One real worker for the session, on the configured broker and the test database."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "qpgov", "purge", "-f"],
+        [sys.executable, "-m", "celery", "-A", "qpgov", "purge", "-f",
+         "-Q", f"celery,{settings.INCIDENT_STEPS_QUEUE}"],
         cwd=ROOT, env=process_env, check=True, capture_output=True, timeout=60,
     )
     worker = WorkerProcess(process_env, log_path).start()

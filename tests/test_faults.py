@@ -19,6 +19,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from fleet.models import Node
 from incidents import runbook, services
 from incidents.models import Evidence, Incident, ResponseStep
 from incidents.tasks import SWEEP_GRACE, run_step, sweep_steps
@@ -282,3 +283,52 @@ def test_a_worker_with_persistent_connections_runs_a_whole_response_on_one_conne
     # worker's long-lived session reporting its start late.
     connection.close()
     assert _sessions_opened() - opened <= 2
+
+
+# A node's freeze that, on its first run only, records its pid and waits (at most
+# 60 s) for a "release" file: the test kills the worker while it waits.
+GATED_FREEZE = """\
+name=$1
+folder={folder}
+echo "start $name" >> $folder/calls.log
+if [ "$name" = validator-slow ] && [ ! -e $folder/slow-started ]; then
+  echo $$ > $folder/slow-started
+  i=0
+  while [ ! -e $folder/release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+echo "done $name" >> $folder/calls.log
+"""
+
+
+def test_a_worker_killed_mid_step_leaves_its_finished_nodes_done_and_the_sweep_runs_the_rest(
+    own_worker, rita, carol, evidence_dir, tmp_path
+):
+    script = tmp_path / "gated-freeze.sh"
+    script.write_text(GATED_FREEZE.format(folder=tmp_path))
+    env = {"QPGOV_NODE_COMMAND_SET": "drill",
+           "QPGOV_NODE_COMMANDS": json.dumps({"freeze": f"sh {script} {{name}}"})}
+    first = own_worker(**env)
+    nodes = [Node.objects.create(name=name) for name in ("validator-1", "validator-2", "validator-slow")]
+    incident = declare(rita, nodes)
+    step = incident.steps.get(kind=runbook.FREEZE)
+    wait_for(lambda: step.tries.filter(status=ResponseStep.SUCCEEDED).count() == 2
+             and (tmp_path / "slow-started").exists(), timeout=60,
+             message="the healthy nodes to freeze while the slow one runs")
+
+    first.kill()  # SIGKILL mid-step: the slow node's try stays "running"
+    os.kill(int((tmp_path / "slow-started").read_text()), 9)  # its machine went with it
+    ResponseStep.objects.filter(id=step.id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    own_worker(**env)
+    assert sweep_steps()["expired"] == 1
+    wait_for(lambda: state_of(incident) == Incident.CONTAINED, timeout=90,
+             message="the fresh worker to finish the response")
+
+    assert [(t.attempt, t.node.name, t.status, t.error_class)
+            for t in step.tries.select_related("node").order_by("attempt", "node__name")] == [
+        (1, "validator-1", ResponseStep.SUCCEEDED, ""), (1, "validator-2", ResponseStep.SUCCEEDED, ""),
+        (1, "validator-slow", ResponseStep.FAILED, "LeaseExpired"),
+        (2, "validator-slow", ResponseStep.SUCCEEDED, "")]
+    done = sorted(line for line in (tmp_path / "calls.log").read_text().splitlines()
+                  if line.startswith("done"))
+    assert done == ["done validator-1", "done validator-2", "done validator-slow"]  # none lost, none twice

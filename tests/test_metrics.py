@@ -14,6 +14,7 @@ from changes.models import Proposal, State
 from incidents import runbook
 from incidents.models import Incident, ResponseStep
 from qpgov import metrics
+from qpgov.celery import app
 from tests import factories
 from tests.conftest import ROOT
 from tests.test_settings import run_manage
@@ -208,6 +209,12 @@ def test_queue_depth_counts_waiting_messages_on_the_configured_broker(db):
 
 def test_the_default_queue_is_the_one_celery_is_configured_with(client, db):
     assert (("queue", "celery"),) in scrape(client)["qpgov_celery_queue_length"]
+
+
+def test_the_incident_steps_queue_is_measured_too(client, db):
+    assert (("queue", "incident-steps"),) in scrape(client)["qpgov_celery_queue_length"]
+    app.amqp.router.route({}, "incidents.run_step")  # rewrites the route it used, in place
+    assert (("queue", "incident-steps"),) in scrape(client)["qpgov_celery_queue_length"]
 
 
 def _queue_length(collector, queue):

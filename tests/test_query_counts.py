@@ -95,15 +95,17 @@ def test_the_node_registry(client, olga, rows, django_assert_max_num_queries):
 
 # Statements (BEGIN and COMMIT included) for declaring, and for each automated
 # step with one node, then for each further node: (PostgreSQL, SQLite). A node
-# costs its try, its rows and its events in their own transaction; on SQLite
+# step reads which nodes are done or held (one statement, every try: a hung
+# node's earlier step may hold some) and inserts every node's try in one
+# statement; a node then costs its result, rows and events in their own transaction; on SQLite
 # each append to the log is one statement more (no INSERT ... WITH UPDATE).
 # Declaring locks and re-reads its nodes (the copy is taken from them) and looks
 # for earlier unfreeze requests on them to withdraw.
 DECLARE_STATEMENTS = (13, 14)
 STEP_STATEMENTS = {
-    "freeze": ((23, 26), (7, 8)),  # the first step also moves the incident to responding
-    "preserve_logs": ((22, 25), (7, 8)),
-    "snapshot": ((22, 25), (7, 8)),
+    "freeze": ((24, 27), (6, 7)),  # the first step also moves the incident to responding
+    "preserve_logs": ((23, 26), (6, 7)),
+    "snapshot": ((23, 26), (6, 7)),
     # Two council members, two emails; the notice names the nodes, which the
     # claim read as the incident's copies (IncidentNode), not as incident.nodes.
     "notify_governance": ((21, 23), (0, 0)),
