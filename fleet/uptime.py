@@ -9,7 +9,7 @@ node is not held to days before anyone watched it.
 
 Observations come from sources: functions `(node_ids, since, until) ->
 {node_id: [Observation, ...]}`. The daily checks are one (`from_checks`);
-alert history can be another, added to SOURCES, without changing the rest.
+alert history is the other (`from_alerts`: node-down alerts from Alertmanager).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from .models import NodeCheck
+from .models import Alert, NodeCheck
 
 WINDOW = timedelta(days=30)
 UP, DOWN, UNOBSERVED = "up", "down", "unobserved"
@@ -170,8 +170,30 @@ def from_checks(node_ids: list[int], since: datetime, until: datetime
     return observed
 
 
+def from_alerts(node_ids: list[int], since: datetime, until: datetime
+                ) -> dict[int, list[Observation]]:
+    """Down from when a node-down alert started; up again when Alertmanager resolved it.
+
+    Only the alert rules named in QPGOV_UPTIME_DOWN_ALERTS count (a full disk is a
+    warning, not an outage). An alert that began before the window is observed at
+    the window's start; one still firing holds, like any observation, until the
+    next observation or for at most the maximum gap.
+    """
+    observed: dict[int, list[Observation]] = defaultdict(list)
+    rows = Alert.objects.filter(
+        node_id__in=node_ids, alertname__in=settings.QPGOV_UPTIME_DOWN_ALERTS,
+        starts_at__lte=until,
+    ).exclude(status=Alert.RESOLVED, ends_at__lte=since).values_list(
+        "node_id", "starts_at", "status", "ends_at")
+    for node_id, starts_at, status, ends_at in rows.iterator(chunk_size=5000):
+        observed[node_id].append(Observation(max(starts_at, since), False, "alerts"))
+        if status == Alert.RESOLVED and ends_at is not None and ends_at <= until:
+            observed[node_id].append(Observation(ends_at, True, "alerts"))
+    return observed
+
+
 Source = Callable[[list[int], datetime, datetime], dict[int, list[Observation]]]
-SOURCES: list[Source] = [from_checks]
+SOURCES: list[Source] = [from_checks, from_alerts]
 
 
 def for_nodes(node_ids: list[int], end: datetime) -> dict[int, Uptime]:

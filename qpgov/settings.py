@@ -453,6 +453,9 @@ QPGOV_NODE_CHECK_RESTARTS_ALLOWED = envint("QPGOV_NODE_CHECK_RESTARTS_ALLOWED", 
 # Uptime: an observation's state holds until the next one, for at most this long.
 QPGOV_UPTIME_MAX_GAP_HOURS = envint("QPGOV_UPTIME_MAX_GAP_HOURS", "26")
 QPGOV_UPTIME_TARGET_PERCENT = float(os.getenv("QPGOV_UPTIME_TARGET_PERCENT", "99.5"))
+# Alert rules whose firing means the node is down for uptime (deploy/prometheus rules).
+QPGOV_UPTIME_DOWN_ALERTS = envlist("QPGOV_UPTIME_DOWN_ALERTS",
+                                   "BlockProductionStalled,ServiceRestartLoop")
 CELERY_BEAT_SCHEDULE["fleet-sweep-checks"] = {
     "task": "fleet.sweep_checks",
     "schedule": timedelta(seconds=60),

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from fleet import checks
-from fleet.models import CheckRun, Node, NodeCheck
+from fleet.models import Alert, AlertGroup, CheckRun, Node, NodeCheck
 from incidents import services as incident_services
 
 
@@ -55,6 +55,18 @@ def test_the_fleet_page_shows_checks_uptime_state_and_open_incidents(client, rit
     assert "service: pass" in page and "time sync: pass" in page
     assert "100.00 %" in page and '<rect class="up"' in page
     assert '<td data-label="Open incidents">1</td>' in page  # one open incident
+    assert '<td data-label="Open alerts">0</td>' in page
+
+
+def test_the_fleet_page_counts_the_alerts_firing_on_each_node(client, rita, node):
+    group = AlertGroup.objects.create(key_hash=AlertGroup.hash_key("g"), group_key="g")
+    now = timezone.now()
+    for i, status in enumerate([Alert.FIRING, Alert.FIRING, Alert.RESOLVED]):
+        Alert.objects.create(group=group, fingerprint=f"f{i}", starts_at=now - timedelta(hours=i),
+                             status=status, alertname="DiskAlmostFull", node=node)
+    client.force_login(rita)
+    page = client.get(url("nodes")).content.decode()
+    assert "2 firing" in page and reverse("alerts:list") in page
     assert "Run the checks now" not in page and "Add a node" not in page  # not Core Ops
 
 
@@ -98,7 +110,9 @@ def test_the_fleet_page_costs_the_same_at_any_number_of_nodes(
     incident_services.declare(title="Stalled", severity="SEV3", nodes=fleet[:3], declared_by=rita,
                               commander=rita)
     client.force_login(rita)
-    with django_assert_max_num_queries(7):
+    # Session, user, roles, nodes, latest checks (2), uptime from checks and from
+    # alerts, open alerts: the same at 1 node as at 60.
+    with django_assert_max_num_queries(9):
         response = client.get(url("nodes"))
     assert response.status_code == 200
     assert response.content.decode().count("100.00 %") == nodes
@@ -109,7 +123,7 @@ def test_the_node_page_costs_the_same_with_a_long_history(client, rita, node, da
                                                          django_assert_max_num_queries):
     checked([node], days=days)
     client.force_login(rita)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):  # with uptime from alerts and the open alerts
         assert client.get(url("node", node.pk)).status_code == 200
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleet import uptime
-from fleet.models import CheckRun, Node, NodeCheck
+from fleet.models import Alert, AlertGroup, CheckRun, Node, NodeCheck
 from fleet.uptime import DOWN, UNOBSERVED, UP, Observation
 
 END = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -122,3 +122,35 @@ def test_another_source_such_as_alert_history_adds_observations(db, monkeypatch)
 
     monkeypatch.setattr(uptime, "SOURCES", [uptime.from_checks, alerts])
     assert uptime.for_nodes([node.id], END)[node.id].down_seconds == 3600
+
+
+def _alert(node, name, starts_at, ends_at=None, fingerprint="f1"):
+    group, _ = AlertGroup.objects.get_or_create(key_hash=AlertGroup.hash_key("g"), group_key="g")
+    status = Alert.RESOLVED if ends_at else Alert.FIRING
+    return Alert.objects.create(group=group, fingerprint=fingerprint, starts_at=starts_at,
+                                ends_at=ends_at, status=status, alertname=name, node=node,
+                                labels={"alertname": name})
+
+
+def test_a_node_down_alert_counts_as_down_from_its_start_until_it_is_resolved(db):
+    node = Node.objects.create(name="validator-1")
+    run = CheckRun.objects.create(trigger=CheckRun.SCHEDULE)
+    for kind in ("service", "height"):
+        NodeCheck.objects.create(run=run, node=node, kind=kind, status="pass",
+                                 checked_at=END - 10 * HOUR)
+    _alert(node, "BlockProductionStalled", END - 3 * HOUR, END - 2 * HOUR)
+    # A full disk is a warning, not an outage: it does not make the node down.
+    _alert(node, "DiskAlmostFull", END - 5 * HOUR, fingerprint="f2")
+    result = uptime.for_nodes([node.id], END)[node.id]
+    assert states(result)[1:] == [(UP, END - 10 * HOUR, END - 3 * HOUR),
+                                  (DOWN, END - 3 * HOUR, END - 2 * HOUR), (UP, END - 2 * HOUR, END)]
+    assert result.down_seconds == 3600
+
+
+def test_a_node_down_alert_still_firing_holds_down_and_one_before_the_window_starts_at_it(db):
+    node = Node.objects.create(name="validator-1")
+    _alert(node, "ServiceRestartLoop", END - 40 * DAY)  # firing since before the window
+    observed = uptime.from_alerts([node.id], END - 31 * DAY, END)
+    assert observed[node.id] == [Observation(END - 31 * DAY, False, "alerts")]
+    _alert(node, "BlockProductionStalled", END - 2 * HOUR, fingerprint="f2")
+    assert states(uptime.for_nodes([node.id], END)[node.id])[-1] == (DOWN, END - 2 * HOUR, END)
