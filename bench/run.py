@@ -385,7 +385,11 @@ def containment_floor(names, delay) -> tuple[float, float]:
 def bench_containment(sizes, delay, rounds, freeze_timeout):
     import json
 
-    from fleet.models import Node
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+
+    from fleet.models import AlertReceiver, AlertRule, Node, hash_token
     from incidents import services as incident_services
     from incidents.models import Incident, ResponseStep
     from qpgov import roles
@@ -436,6 +440,44 @@ def bench_containment(sizes, delay, rounds, freeze_timeout):
         values = sorted(values)
         return values[len(values) // 2]
 
+    # Alert intake: a receiver, the declaring service account and a rule that
+    # declares a SEV1 at once, as an operator would set them up (docs/fleet.md).
+    token = "qpa_bench-" + hashlib.sha256(os.urandom(16)).hexdigest()
+    AlertReceiver.objects.create(name=f"bench-{token[-8:]}", token_hash=hash_token(token))
+    declarer, _ = User.objects.get_or_create(username=settings.QPGOV_ALERT_DECLARER)
+    declarer.groups.set(Group.objects.filter(name=roles.RESPONDERS))
+    AlertRule.objects.update_or_create(alertname="BenchValidatorDown", defaults={
+        "action": AlertRule.DECLARE, "severity": "SEV1", "description": "bench"})
+    webhook = Client(SERVER_NAME="localhost")
+
+    def from_alert(size):
+        """Post one firing alert per new node; seconds from the post to every node
+        frozen, and to the incident the alert declared being contained."""
+        run = next(runs)
+        nodes = [Node.objects.create(name=f"bench-{run}-alert-{i}") for i in range(size)]
+        starts = timezone.now().isoformat().replace("+00:00", "Z")
+        alerts = [{"status": "firing", "labels": {"alertname": "BenchValidatorDown",
+                                                  "instance": f"{n.name}:9100"},
+                   "annotations": {}, "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+                   "generatorURL": "", "fingerprint": hashlib.sha256(n.name.encode()).hexdigest()[:16]}
+                  for n in nodes]
+        body = json.dumps({"version": "4", "groupKey": f"bench-{run}", "truncatedAlerts": 0,
+                           "receiver": "qpgov", "status": "firing",
+                           "groupLabels": {"alertname": "BenchValidatorDown"}, "commonLabels": {},
+                           "commonAnnotations": {}, "externalURL": "", "alerts": alerts})
+        t = time.time()
+        answer = webhook.post(reverse("alertmanager_webhook"), body, content_type="application/json",
+                              headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.content
+        wait_until(lambda: Incident.objects.filter(nodes=nodes[0]).exists(), timeout=600)
+        incident = Incident.objects.get(nodes=nodes[0])
+        wait_until(lambda: Incident.objects.get(pk=incident.pk).state == Incident.CONTAINED,
+                   timeout=600)
+        frozen = max(Node.objects.filter(pk__in=[n.pk for n in nodes])
+                     .values_list("frozen_at", flat=True))
+        done = Event.objects.for_subject(incident).filter(kind="contained").get().recorded_at
+        return frozen.timestamp() - t, done.timestamp() - t
+
     results = {}
     worker = start_worker(env)
     try:
@@ -465,6 +507,17 @@ def bench_containment(sizes, delay, rounds, freeze_timeout):
             ratio = results[big][3] / results[1][3]
             ROWS.append((f"containment: T({big}) / T(1)", f"{ratio:.2f}", "—", "—", "≤ 1.5"))
             print(f"  T({big}) / T(1) = {ratio:.2f}", flush=True)
+        # From the alert: Alertmanager's webhook (the real view, through Django's
+        # test client: no HTTP server in between) to every node frozen and contained.
+        for size in sizes:
+            freeze_floor, floor = results[size][:2]
+            frozen, contained = zip(*(from_alert(size) for _ in range(rounds)), strict=True)
+            print(f"  {size} node(s) from the alert: all frozen {median(frozen):.2f} s, contained "
+                  f"{median(contained):.2f} s (median of {rounds})", flush=True)
+            report(f"containment, {size} node(s): alert -> contained", median(contained), "s",
+                   floor, "slowest node's 4 commands", "≤ floor + 1 s" if size == 10 else "—")
+            report(f"containment, {size} node(s): alert -> all frozen", median(frozen), "s",
+                   freeze_floor, "slowest node's stop + check", "—")
         for size in [s for s in sizes if s > 1]:
             freeze_floor, floor = results[size][:2]
             frozen, notified = respond(size, True)
