@@ -274,7 +274,7 @@ def _incident_link(incident, name="incidents:detail") -> str:
 
 
 def council_members():
-    return User.objects.filter(groups__name=roles.COUNCIL, is_active=True).exclude(email="")
+    return roles.holders(roles.COUNCIL).exclude(email="")
 
 
 def _email(incident, purpose, recipients, subject, body) -> list[NotificationDelivery]:
@@ -354,7 +354,7 @@ def notify_governance(step, task_id):
 
 
 def email_responders(incident: Incident, subject: str, body: str):
-    responders = User.objects.filter(groups__name=roles.RESPONDERS, is_active=True)
+    responders = roles.holders(roles.RESPONDERS)
     addresses = sorted({u.email for u in responders if u.email} | (
         {incident.commander.email} if incident.commander.email else set()))
     return _email(incident, NotificationDelivery.RESPONDERS, addresses, subject,

@@ -1,6 +1,5 @@
 from django import forms
 from django.conf import settings
-from django.contrib.auth.models import User
 
 from fleet.models import AlertGroup, Node
 from qpgov import roles
@@ -32,7 +31,7 @@ class NodeChoiceField(forms.ModelMultipleChoiceField):
 
 
 def responders():
-    return User.objects.filter(groups__name=roles.RESPONDERS, is_active=True).order_by("username")
+    return roles.holders(roles.RESPONDERS).order_by("username")
 
 
 class DeclareForm(SingleLineTextMixin, forms.Form):
