@@ -42,6 +42,7 @@ from django.core import checks
 from django.db import connection
 from django.db.models import Count, DurationField, Expression, ExpressionWrapper, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import (
@@ -202,6 +203,35 @@ class CeleryQueueCollector:
 
 
 register("celery_broker", CeleryQueueCollector())
+
+
+class CheckpointCollector:
+    """How fresh the event log's signed checkpoint is: its age and the events it does not cover.
+
+    A beat task signs the chain head every few minutes (qpgov.checkpoints); an age
+    that keeps growing while events do means signing has stopped, and with it the
+    evidence that the log was not rewritten since. Two queries.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        from .models import ChainHead, Checkpoint
+
+        latest = Checkpoint.objects.order_by("-number").values_list("signed_at", "size").first()
+        head = ChainHead.objects.values_list("seq", flat=True).first() or 0
+        age = GaugeMetricFamily(
+            "qpgov_checkpoint_age_seconds",
+            "Seconds since the latest signed checkpoint of the event log (absent before the first).")
+        unsigned = GaugeMetricFamily(
+            "qpgov_event_log_unsigned_events",
+            "Events appended after the latest signed checkpoint (all of them before the first).")
+        if latest:
+            age.add_metric([], (timezone.now() - latest[0]).total_seconds())
+        unsigned.add_metric([], head - (latest[1] if latest else 0))
+        yield age
+        yield unsigned
+
+
+register("checkpoints", CheckpointCollector())
 
 
 # --- request metrics, counted as they happen ---------------------------------

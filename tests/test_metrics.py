@@ -7,7 +7,9 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from changes.models import Proposal, State
@@ -127,7 +129,8 @@ def test_time_to_decision_counts_decisions_and_not_withdrawals(client, records):
 
 def test_every_collector_reports_itself_up(client, records):
     assert scrape(client)["qpgov_metrics_collector_up"] == {
-        (("collector", name),): 1 for name in ("alerts", "celery_broker", "changes", "incidents")}
+        (("collector", name),): 1
+        for name in ("alerts", "celery_broker", "changes", "checkpoints", "incidents")}
 
 
 @pytest.mark.parametrize("copies", [1, 20])
@@ -137,22 +140,46 @@ def test_a_scrape_costs_one_query_per_database_family(alice, rita, copies, djang
         decided(alice, State.REJECTED, "ops", timedelta(hours=3))
     # Incidents: open, containment, step duration. Changes: in review, time to decision.
     # Alerts: processed deliveries, deliveries by status, firing, monitoring silent.
-    with django_assert_num_queries(9):
+    # Checkpoints: the latest one and the chain head.
+    with django_assert_num_queries(11):
         text = metrics.exposition().decode()
     assert f'qpgov_incident_time_to_containment_seconds_count{{severity="SEV1"}} {copies}.0' in text
 
 
 def test_a_collector_registered_through_the_hook_is_in_every_scrape(client, db, monkeypatch):
-    class Checkpoints:
+    class Things:
         def collect(self):
             yield metrics.gauge_by_label("qpgov_test_things", "Things, by kind.", "kind", {"a": 2},
                                          known=["b"])
 
     monkeypatch.setattr(metrics, "_collectors", dict(metrics._collectors))
-    metrics.register("checkpoints", Checkpoints())
+    metrics.register("things", Things())
     samples = scrape(client)
     assert samples["qpgov_test_things"] == {(("kind", "a"),): 2, (("kind", "b"),): 0}
-    assert samples["qpgov_metrics_collector_up"][(("collector", "checkpoints"),)] == 1
+    assert samples["qpgov_metrics_collector_up"][(("collector", "things"),)] == 1
+
+
+def test_the_checkpoint_metrics_give_its_age_and_the_events_it_does_not_cover(client, db, tmp_path,
+                                                                            settings):
+    from qpgov import checkpoints, eventlog
+    from qpgov.models import ChainHead
+
+    samples = scrape(client)
+    assert "qpgov_checkpoint_age_seconds" not in samples  # nothing signed yet
+    assert samples["qpgov_event_log_unsigned_events"] == {(): 0}
+    settings.QPGOV_CHECKPOINT_KEY_FILE = str(tmp_path / "key.pem")
+    checkpoints.generate_key_file(tmp_path / "key.pem")
+    head = ChainHead.objects.get()
+    eventlog.append(head, "metrics_test")
+    eventlog.append(head, "metrics_test")
+    signed_at = timezone.now() - timedelta(minutes=10)
+    with time_machine.travel(signed_at, tick=False):
+        checkpoints.sign_checkpoint()
+    eventlog.append(head, "metrics_test")
+    samples = scrape(client)
+    assert samples["qpgov_event_log_unsigned_events"] == {(): 1}
+    age = samples["qpgov_checkpoint_age_seconds"][()]
+    assert 600 <= age < 660
 
 
 def test_a_failing_collector_is_reported_down_and_the_rest_still_answers(client, records, monkeypatch):
