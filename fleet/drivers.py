@@ -308,5 +308,10 @@ def get_driver() -> NodeDriver:
 
 
 def get_check_driver() -> NodeDriver:
-    """The same driver, with the checks' shorter timeout (drivers take a `timeout` keyword)."""
-    return import_string(settings.QPGOV_NODE_DRIVER)(timeout=settings.QPGOV_NODE_CHECK_TIMEOUT)
+    """The same driver, with the checks' timeout for every command it runs.
+
+    Drivers take `timeout` (streaming commands) and `freeze_timeout` (the short
+    ones); a check's commands are short and streaming alike get the check timeout.
+    """
+    timeout = settings.QPGOV_NODE_CHECK_TIMEOUT
+    return import_string(settings.QPGOV_NODE_DRIVER)(timeout=timeout, freeze_timeout=timeout)
