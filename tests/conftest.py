@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.db import connection
+from django.db import OperationalError, connection
 
 from qpgov import roles
 
@@ -100,6 +100,26 @@ def _flush_past_the_append_only_triggers():
         return ["SET LOCAL session_replication_role = replica", *statements] if statements else statements
 
     DatabaseOperations.sql_flush = sql_flush
+
+    # A worker test can end while the real worker is still running the next
+    # step of a pipeline (the freeze succeeded; the log step has begun). The
+    # flush's TRUNCATE then takes its locks table by table against the worker's
+    # transaction, and PostgreSQL may break the deadlock by failing the flush;
+    # the next test then starts on a database that was never emptied. Try the
+    # flush again: the worker's transaction is over by then (or was the victim).
+    original_execute = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(1, 6):
+            try:
+                return original_execute(self, sql_list)
+            except OperationalError as exc:
+                sqlstate = getattr(exc.__cause__, "sqlstate", None)
+                if sqlstate not in ("40P01", "40001", "55P03") or attempt == 5:
+                    raise
+                time.sleep(0.2 * attempt)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
 _flush_past_the_append_only_triggers()
