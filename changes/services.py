@@ -625,7 +625,7 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
         note = cleaned["verification_notes"]
         if found:
             extra = {"conflicts": [c.as_data() for c in found], "conflict_reason": conflict_reason}
-            note += f"\nImplemented over {len(found)} conflict(s): {conflict_reason}"
+            note += f"\nImplemented over {wording.count(len(found), 'conflict')}: {conflict_reason}"
         data = {"performed_at": cleaned["performed_at"].isoformat(),
                 "public_changelog": cleaned["public_changelog"], **extra}
         if cleaned["outcome"] == "rolled_back":

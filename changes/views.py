@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from qpgov import pagecache, roles
+from qpgov import pagecache, roles, wording
 from qpgov.http import Conflict
 from qpgov.models import Event
 
@@ -244,7 +244,7 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, "Submitted for review. The approvers have been notified.")
     found = conflicts.for_proposal(proposal)
     if found:
-        messages.warning(request, f"{len(found)} conflict(s) listed on the page: "
+        messages.warning(request, f"{wording.count(len(found), 'conflict')} listed on the page: "
                          + " ".join(c.text for c in found))
     return redirect(proposal)
 

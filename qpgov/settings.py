@@ -167,6 +167,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_DISABLE_ACCESS_LOG = True  # who signed in is not ours to keep forever
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged, by their keys
 # django-ipware: with N trusted proxies, the client is the N-th address from
 # the right of X-Forwarded-For (ipware counts the proxies listed in the header,
 # which is one fewer: the last proxy is REMOTE_ADDR). Not strict, so a client

@@ -112,7 +112,7 @@ def test_implementing_over_a_conflict_records_the_reason_on_the_log(client, alic
     event = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.IMPLEMENTED)
     assert event.data["conflict_reason"] == "The key rotation is on other nodes' ports."
     assert "Rotate p2p keys" in event.data["conflicts"][0]["text"]
-    assert "Implemented over 1 conflict(s)" in event.note
+    assert "Implemented over 1 conflict" in event.note
 
 
 def test_conflicts_are_shown_to_approvers(client, alice, olga, window):

@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_command_is_replaced_and_the_incident_completes_with
         Evidence.LOGS, Evidence.SNAPSHOT]
     assert len(evidence_files(evidence_dir, incident)) == 2
     call_command("verify_evidence", str(incident.pk))
-    assert "evidence ok: 2 file(s)" in capsys.readouterr().out
+    assert "evidence ok: 2 files" in capsys.readouterr().out
     assert eventlog.verify()[1] is None
     with capsys.disabled():
         print("\n  fault survived: kill -9 of the worker mid-command, step re-dispatched after "

@@ -49,7 +49,7 @@ def collected(rita, make_demo_node, evidence_dir, published):
 def test_verify_evidence_passes_on_untouched_evidence(collected, capsys):
     call_command("verify_evidence", str(collected.pk))
     out = capsys.readouterr().out
-    assert "evidence ok: 4 file(s)" in out
+    assert "evidence ok: 4 files" in out
 
 
 def test_verify_evidence_names_a_tampered_file(collected, evidence_dir):

@@ -37,7 +37,7 @@ def test_the_response_runs_in_order_through_a_real_worker(
     assert steps[4].status == ResponseStep.PENDING  # the post-mortem waits for the commander
 
     call_command("verify_evidence", str(incident.pk))
-    assert "evidence ok: 2 file(s)" in capsys.readouterr().out
+    assert "evidence ok: 2 files" in capsys.readouterr().out
 
     services.resolve(incident, rita, resolution="Key rotated; node rebuilt.",
                      unfreeze=[demo_node])

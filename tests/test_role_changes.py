@@ -185,5 +185,5 @@ def test_the_reconciliation_runs_as_a_command_and_on_the_beat(olga, settings):
 
     out = StringIO()
     call_command("reconcile_roles", stdout=out)  # olga's seeded role has no event yet
-    assert out.getvalue().strip() == "1 role change(s) found and logged."
+    assert out.getvalue().strip() == "1 role change found and logged."
     assert settings.CELERY_BEAT_SCHEDULE["reconcile-roles"]["task"] == "qpgov.tasks.reconcile_roles"

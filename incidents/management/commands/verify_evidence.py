@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from incidents import actions
 from incidents.models import Incident
+from qpgov import wording
 
 
 def sha256_of(storage, name: str) -> str:
@@ -60,5 +61,5 @@ class Command(BaseCommand):
                 self.stderr.write(problem)
             raise CommandError(f"evidence verification FAILED for INC-{incident.pk}: "
                                + "; ".join(problems))
-        self.stdout.write(f"evidence ok: {len(listed)} file(s) match manifest {name} "
+        self.stdout.write(f"evidence ok: {wording.count(len(listed), 'file')} match manifest {name} "
                           f"(sha256 {event.revision_hash}, timeline event #{event.seq})")

@@ -13,7 +13,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from qpgov import compliance, sensitive
+from qpgov import compliance, sensitive, wording
 
 
 def read_corpus(path: str, split: str = "all") -> list[tuple[str, str]]:
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         findings = compliance.check(text) + sensitive.check(text)
         for f in findings:
             self.stdout.write(str(f))
-        self.stdout.write(f"{len(findings)} finding(s), rules {compliance.RULES_VERSION}.")
+        self.stdout.write(f"{wording.count(len(findings), 'finding')}, rules {compliance.RULES_VERSION}.")
 
     def evaluate(self, path, split):
         ev = compliance.evaluate(read_corpus(path, split))

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from qpgov import rolelog
+from qpgov import rolelog, wording
 
 
 class Command(BaseCommand):
@@ -8,4 +8,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         found = rolelog.reconcile()
-        self.stdout.write(f"{found} role change(s) found and logged.")
+        self.stdout.write(f"{wording.count(found, 'role change')} found and logged.")

@@ -1,7 +1,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from qpgov import checkpoints, eventlog
+from qpgov import checkpoints, eventlog, wording
 
 
 class Command(BaseCommand):
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             raise CommandError(failure)
         scope = "from the last checkpoint on" if since_last_checkpoint else "from the first event"
         self.stdout.write(f"log ok: {checked} events, chain intact {scope}, "
-                          f"consistent with {count} signed checkpoint(s)")
+                          f"consistent with {wording.count(count, 'signed checkpoint')}")
 
     def against_checkpoints(self, source, since_last, key_text, python):
         try:
