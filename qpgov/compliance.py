@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-RULES_VERSION = "2026-11-30.2"
+from . import wordmodel
+
+RULES_VERSION = "2026-12-07.1"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -176,6 +178,10 @@ _GAS_PRICE = (r"\bgas[- ]?prices?\b", r"\b(?:base|priority|minimum|min|max|maxim
 _ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?prices?\b",
            r"\bprices? (?:feeds?|oracles?|updates?|api|list|data|deviation|staleness)\b")
 
+# An outage during a sale or a draw, reported in a post-mortem, is technical text.
+_OUTAGE = (r"\b(?:inability|unable|outage|downtime|incident|fail(?:ed|ure|ures)?|errors?|bugs?|vulnerab\w*|"
+           r"exploit\w*)\b",)
+
 _RULES = (
     # --- Profit and yield promises ---------------------------------------------
     Rule("guaranteed-returns", PROFIT, "a guarantee attached to returns",
@@ -201,9 +207,10 @@ _RULES = (
               near(r"\bearn(?:s|ing)?\b", r"\brewards?\b", 30), 40)),
     Rule("high-returns", PROFIT, "returns described as high, attractive or maximised",
          r"\b(?:high|higher|highest|huge|massive|outsized|attractive|lucrative|best|great|real|"
-         r"fabulous|eye-catching|outlandish|big|bigger|increased|maximi[sz]e|boost)\s+(?:\w+\s+)?"
+         r"fabulous|eye-catching|outlandish|big|bigger|increased|maximi[sz]e|boost|substantial|significant|"
+         r"impressive|juicy|sky-high|handsome|solid|steady|consistent|generous|competitive|extra|more)\s+(?:\w+\s+)?"
          r"(?:returns?|yields?|interest(?: rates?)?|apys?|profits?|gains|rates? of return|earnings|"
-         r"earning (?:power|potential)|payouts?)\b",
+         r"earning (?:power|potential)|payouts?|rewards)\b",
          exceptions=(r"\bhigh(?:er)? (?:\w+ )?(?:error|latency|load|cpu|memory|disk)\b",)),
     Rule("passive-income", PROFIT, "passive income or yield, or getting rich",
          r"\bpassive (?:income|yield|earnings?)\b|\bget rich\b|\bdouble your (?:money|tokens|investment)\b|"
@@ -216,6 +223,14 @@ _RULES = (
          r"|\byield farm(?:s|ing|ers?)?\b|\bliquidity mining\b"
          r"|\byour (?:\w+ ){0,2}(?:daily|weekly|monthly) (?:rewards?|returns?|profits?|earnings|income|dividends)\b"
          r"|\bprofits? (?:you|they|investors|users) (?:can|could|will|would)\b"),
+    Rule("grow-holdings", PROFIT, "growing the reader's money or holdings, or money that works for them",
+         r"\b(?:grow|multiply|increase|boost|maximi[sz]e|compound) (?:your|their) (?:\w+ ){0,2}(?:crypto\w*|assets|"
+         r"holdings|tokens|coins|money|wealth|portfolio|savings|balances?|stack|bitcoin|btc|eth|investments?)\b"
+         r"|\b(?:tokens|coins|crypto|assets|money|capital|holdings) (?:\w+ )?work(?:ing)? for you\b"
+         r"|\b(?:highly|very|extremely|hugely|more|most|consistently) profitable\b|\bprofitable (?:investments?|"
+         r"opportunit\w+|ways?|strateg\w+)\b|\bearn (?:even |much |a lot )?more\b|\bearn (?:extra|additional)\b"
+         r"|\brewarded with (?:extra|more|additional|bonus)\b|\bmultiply (?:\w+ )?(?:holdings|money|investment)\b"
+         r"|\b(?:coins|bitcoins?|money|investment|deposit|funds) (?:\w+ ){0,3}(?:doubled|tripled)\b"),
     # --- Price and market talk -------------------------------------------------
     Rule("price-move", PRICE, "a market move stated as a percentage or an amount",
          AnyOf(near(either(UP_DOWN, PCT + "|" + MONEY, 30), TIMEFRAME, 80),
@@ -235,12 +250,20 @@ _RULES = (
                r"\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b"),
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
                  r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?)\b",)),
+    Rule("quote-now", PRICE, "a current quote: currently trading around an amount",
+         near(r"\b(?:currently|now|presently) (?:trading|trades|sitting|sits|hovering|changing hands|priced|valued)"
+              r"(?: (?:at|around|near|above|below|under|over|about|for))?", MONEY, 15)),
     Rule("price-prediction", PRICE, "a prediction of where a price will go",
          AnyOf(near(r"\b(?:could|will|would|may|might|expect(?:s|ed|ing)?|poised|set|likely|predicts?|"
                     r"forecasts?|estimated|believed|projects?|target)\b",
                     near(r"\b(?:reach|hit|rise|climb|surge|soar|fall|drop|crash|double|triple|go|end|top|"
                          r"touch|break|be worth|explode|moon|rally|rebound|bounce)\w*\b",
                          MONEY + r"|" + PCT + r"|new highs?|all-time high|five-digit|\d+x", 40), 40),
+               near(r"\b(?:projects?|projecting|sees?|seeing|targets?|targeting|forecasts?|predicts?|calls? for|"
+                    r"eyes?|eyeing)\b", r"(?:\b(?:\w+ ){0,3}(?:hitting|reaching|at|to|toward|towards|near) )?" + MONEY, 25),
+               r"\bprices? (?:will|could|would|should|may|might) (?:\w+ ){0,2}(?:go up|go down|rise|increase|climb|"
+               r"recover|fall|drop|crash|soar|moon)\b|\b(?:more|further|bigger|big|huge) gains\b|\bgains (?:are|is) "
+               r"(?:on the way|coming|ahead)\b|\bsend(?:s|ing)? (?:\w+ ){0,4}(?:soaring|flying|higher|parabolic)\b",
                r"\bprice (?:target|prediction|forecast)s?\b|\b(?:IT|THIS) WILL BE \$")),
     Rule("asset-price", PRICE, "the price or value of a token or coin",
          AnyOf(either(ASSET + r"(?:'s|’s)?", r"\b(?:prices?|valuations?|value|market value|worth)\b", 25),
@@ -272,12 +295,14 @@ _RULES = (
          r"\b(?:pre-?sales?|token (?:sale|launch|generation event)s?|public (?:sale|round)|private (?:sale|round)|"
          r"seed (?:sale|round)|crowdsale|launchpads?|initial (?:coin|dex|exchange) offerings?|"
          r"pre-?listing|pre-?orders?|whitelisted (?:presale|investors?|addresses can)|get whitelisted|"
-         r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live|launch pools?)\b"),
+         r"sale (?:will|is|starts?|begins?|ends?)|sold out|sell out|mint(?:ing)? (?:is )?live|launch pools?)\b",
+         unless=_OUTAGE),
     Rule("airdrop", PROMOTION, "an airdrop or giveaway of free tokens",
          r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b",
          # An audit finding or a post-mortem about an airdrop contract is technical text.
          unless=(r"\b(?:merkle|proofs?|vulnerab\w*|bugs?|revert\w*|signatures?|exploit\w*|audit\w*|unable|"
-                 r"fail\w*|errors?|verification|verif(?:y|ies|ied))\b",)),
+                 r"fail\w*|errors?|verification|verif(?:y|ies|ied)|contracts?|unclaimed|claim function|"
+                 r"(?:already|been|once|twice) claimed|duplicate|only be able)\b",)),
     Rule("promo-offer", PROMOTION, "an exchange or token offer: listings, trading perks, trust claims, personal picks",
          r"\blisted on (?:\w+ ){0,2}(?:exchanges?|binance|coinbase|kucoin|okx|bybit|uniswap|pancakeswap)\b"
          r"|\btrusted by (?:over |more than )?(?:millions|\d[\d,.]*\s?(?:m|million|k)?\+? "
@@ -340,12 +365,49 @@ _RULES = (
          r"open an? (?:trading|exchange|brokerage|crypto) account|join (?:the |our )?(?:presale|sale|whitelist|"
          r"lucky draw|draw|campaign|competition|contest|race|community|telegram|discord|airdrop|waitlist)(?! call| meeting)|"
          r"winners? (?:will|are|is|get|receive)|"
-         r"lotter(?:y|ies)|promotions? (?:sometimes |often |also )?(?:feature|offer|include|give))\b"),
+         r"lotter(?:y|ies)|promotions? (?:sometimes |often |also )?(?:feature|offer|include|give))\b",
+         unless=_OUTAGE),
+    Rule("prize-money", PROMOTION, "winning money or prizes",
+         either(r"\b(?:win|wins|winning|winners?|rewarding)\b", MONEY + r"|\bprizes?\b|\bmore winners\b", 40)),
     Rule("hype", PROMOTION, "hype: rocket and money emoji, or an exclaimed offer about tokens or rewards",
          AnyOf(r"[🚀🌕🌙💎🔥🤑💰📈]",
                near(ASSET + r"|\b(?:rewards?|earn\w*|bonus\w*|win|prizes?|mint\w*|airdrop|presale|sale|"
                     r"giveaway|offer|opportunit\w+)\b", r"!", 120),
                r"\bopportunit(?:y|ies) to (?:buy|invest|earn|trade|own|get in|join|participate|profit)\b")),
+    Rule("social-post", PROMOTION, "emoji or hashtags: the register of a social-media post, not of a technical report",
+         r"[\U0001F300-\U0001F5FF\U0001F680-\U0001F6FF\U0001F900-\U0001FAFF\u2600-\u2604\u2614-\u2689\u26C4-\u26FF"
+         r"\u2728\u2733\u2734\u2747\u2763\u2764\u27A1\u2B50\u2B06\u2197\u2934\u2935\U0001F1E6-\U0001F1FF]"
+         # A hashtag: capitalised (#DogecoinToTheMoon, #BTC) or about coins; not #size or #include.
+         r"|(?<![\w&/#\\])#(?:[A-Z][A-Za-z0-9_]{2,}|(?i:[a-z0-9_]*(?:coin|crypto|doge|shib|nft|web3|defi|airdrop|"
+         r"giveaway|moon|army|pump|gem|btc|eth|sol|hodl)[a-z0-9_]*))\b(?![-/])",
+         unless=(r"\b(?:channel|slack|irc|issue|pr|pull request)\b",), case_sensitive=True),
+    Rule("exclaimed-pitch", PROMOTION, "an exclaimed sentence about an offer, money or the reader",
+         either(r"!(?!=)", r"\b(?:you|your|yours|you're|you’re|let's|let’s|join|win|winners?|free|bonus\w*|rewards?|"
+                r"rewarding|earn\w*|buy|grab|don't|don’t|miss|celebrate|community|chance|prizes?|tokens?|coins?|"
+                r"crypto\w*|usdt|moon|trend\w*|gains?|profits?|money|rich|invest\w*|opportunit\w+|ambition|"
+                r"exciting|huge|massive)\b|[$€£]", 200)),
+    Rule("pitch", PROMOTION, "marketing language: potential, chances, listings, bounty and reward campaigns",
+         r"\b(?:lots of|huge|massive|explosive|enormous|upside|growth|tremendous|unlimited|great|big) "
+         r"(?:\w+ )?potential\b|\bpotentially (?:unlimited|huge|massive)\b"
+         r"|\b(?:promising|breakout|next big|hottest|trending) (?:new )?(?:projects?|tokens?|coins?|cryptos?|altcoins?)\b"
+         r"|\bnext (?:\w+ ){0,2}(?:coin|token|crypto|gem) to (?:explode|moon|pump|\d+x)\b|\bground floor\b"
+         r"|\b(?:grab|seize|take|get) (?:the|this|your|a) (?:chance|opportunity)\b|\bwindow of opportunity\b"
+         r"|\bchance to (?:become|get|win|own|earn|join|participate|grab|claim)\b|\bwin-win\b"
+         r"|\bstay tuned\b|^\W*discover (?:how|why|the|our|what|new)\b|\bpay attention to (?:\w+ ){0,3}"
+         r"(?:announcements?|news|updates)\b"
+         r"|\bbount(?:y|ies) (?:campaigns?|programs?|programmes?|hunters?|rewards?|pools?|tasks?)\b"
+         r"|\b(?:grab|win|claim|get|earn|receive|split) (?:a |your |their )?(?:\w+ )?share of\b"
+         r"|\bshare of (?:the )?(?:\w+ ){0,3}(?:prize|reward|bonus) pools?\b"
+         r"|\b(?:invite|welcome) (?:you|all|everyone)\b(?! to (?:the )?(?:incident|bridge|call|meeting|review))"
+         r"|\bparticipate in (?:our|the|this) (?:\w+ ){0,2}(?:campaign|program|programme|sale|presale|airdrop|"
+         r"event|competition|bounty|giveaway|launch)\b"
+         r"|\b(?:tokens?|coins?) you can (?:trade|buy|stake|earn|win)\b|\byou can (?:trade|buy|purchase|acquire) "
+         r"(?:\w+ ){0,3}(?:tokens?|coins?|crypto\w*|nfts?)\b"
+         r"|\b(?:public|first|exchange) listings?\b|\blistings? on (?:\w+ ){0,2}(?:exchanges?|coinmarketcap|"
+         r"coingecko|binance|coinbase|kucoin|okx)\b|\bwill (?:then )?list\b|\bopen trading for\b"
+         r"|\b(?:interested|new|more) buyers\b|\bbuy more\b|\b(?:farm|earn|get|acquire|accumulate) (?:\w+ ){0,6}"
+         r"(?:for free|without (?:any )?(?:effort|risk|work))\b|\b(?:potential )?free money\b",
+         unless=(r"\bbug[- ]?bount\w*|\bsecurity\b|\bdisclos\w*",)),
     Rule("advertising", PROMOTION, "paid promotion, ads or a personal purchase announced",
          AnyOf(r"\b(?:ads? for|advertis\w+|sponsored|paid (?:promotion|post)|promot(?:e|es|ed|ing) (?:the |a |"
                r"their |his |her |our )?(?:token|coin|project|crypto\w*|presale|sale))\b"
@@ -387,14 +449,14 @@ TRIGGERS = {
     "earn-yield": ("earn earns earning generate generating make making get getting receive",),
     "earn-rewards": ("earn earns earning",),
     "high-returns": ("returns return yield yields interest apy apys profit profits gains rate rates earnings "
-                     "earning payout payouts",),
+                     "earning payout payouts rewards",),
     "passive-income": ("passive rich double x risk zero safe",),
     "make-profit": ("make makes making profit profits return roi revenue accrue put savings interest earn lending "
                     "staking deposit yield liquidity your",),
     "price-move": (_FIGURE,),
     "asset-move": (_FIGURE, _ASSET),
     "trading-at": (_MONEY + " time ath high highs low lows",),
-    "price-prediction": (_FIGURE + " high highs digit x price",),
+    "price-prediction": (_FIGURE + " high highs digit x price prices gains send sends sending",),
     "asset-price": ("price prices valuation valuations value worth",),
     "market-cap": ("market marketcap marketcaps trading hour fully fdv",),
     "market-jargon": ("bullish bearish bull bear moon mooning moonshot pump pumping pumped buy overbought oversold "
@@ -421,6 +483,22 @@ TRIGGERS = {
                 "challenges arena arenas chance chances win promo promos promotional promotion promotions newly "
                 "new excited thrilled delighted proud open join winner winners lottery lotteries",),
     "hype": ("🚀 🌕 🌙 💎 🔥 🤑 💰 📈 ! opportunity opportunities",),
+    "social-post": ("emoji #",),
+    "exclaimed-pitch": ("!", "you your yours re let s join win winner winners free bonus bonuses rewards reward "
+                        "rewarding earn earns earning earned buy grab don miss celebrate community chance prize prizes "
+                        "token tokens coin coins crypto cryptos cryptocurrency cryptocurrencies usdt moon trend trending "
+                        "trends trended gain gains profit profits money rich invest invests investing invested "
+                        "investment investments investor investors opportunity opportunities ambition exciting huge "
+                        "massive $ € £"),
+    "pitch": ("lots huge massive explosive enormous upside growth tremendous unlimited great big potentially promising "
+              "breakout next hottest trending ground grab seize take get window chance win stay discover pay bounty "
+              "bounties share invite welcome participate you public first exchange listing listings list open "
+              "interested new more farm earn acquire accumulate free",),
+    "prize-money": ("win wins winning winner winners rewarding",),
+    "quote-now": ("currently now presently",),
+    "grow-holdings": ("grow multiply increase boost maximize maximise compound tokens coins crypto assets money capital "
+                      "holdings highly very extremely hugely more most consistently profitable earn rewarded coins "
+                      "bitcoin bitcoins investment deposit funds",),
     "advertising": ("ads ad advertise advertised advertises advertising advertisement advertisements advertiser "
                     "sponsored paid promote promotes promoted promoting he she they we i only never sponsorship "
                     "sponsorships endorsement encourage encouraged encourages encouraging investment money wealth",),
@@ -474,7 +552,9 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
-_TOKEN = re.compile(r"[a-z]+|[%$€£¥!🚀🌕🌙💎🔥🤑💰📈]")
+_TOKEN = re.compile(r"[a-z]+|[%$€£¥!#🚀🌕🌙💎🔥🤑💰📈]")
+# Any pictograph counts as the trigger word "emoji" (rule social-post).
+_EMOJI = re.compile(r"[\U0001F1E6-\U0001FAFF\u2600-\u27BF\u2B06\u2B50\u2197\u2934\u2935]")
 
 
 def check(text: str, prefilter: bool = True) -> list[Finding]:
@@ -482,13 +562,17 @@ def check(text: str, prefilter: bool = True) -> list[Finding]:
 
     A rule's pattern runs only on sentences holding one of its trigger words
     (`prefilter=False` runs every pattern on every sentence, for the tests).
+    A sentence no rule flags is scored by the word model (qpgov/wordmodel.py).
     """
     text = text or ""
     findings = []
     every = range(len(RULES))
+    model = wordmodel.shipped()
     for a, b in _sentence_spans(text):
         sentence = text[a:b]
         words = set(_TOKEN.findall(sentence.lower()))
+        if _EMOJI.search(sentence):
+            words.add("emoji")
         candidates = every
         if prefilter:
             candidates = sorted({i for word in words for i in _BY_WORD.get(word, ())})
@@ -502,6 +586,15 @@ def check(text: str, prefilter: bool = True) -> list[Finding]:
                     findings.append(Finding(rule.id, rule.category, sentence, m.group(0).strip(), rule.why))
                     done.add(rule.category)
                     break
+        if not done and model is not None:
+            verdict = model.verdict(sentence)
+            if verdict.score > model.threshold:
+                strongest = ", ".join(f"'{w}' +{d:g}" for w, d in verdict.top)
+                findings.append(Finding(
+                    "word-model", LABELS[verdict.label], sentence,
+                    wordmodel.locate(sentence, verdict.top[0][0]) if verdict.top else sentence[:40],
+                    f"its words read as {verdict.label} talk, not technical text: score {verdict.score:.1f} > "
+                    f"{model.threshold:g} (word model {model.version}; strongest: {strongest})"))
     return findings
 
 

@@ -1,12 +1,13 @@
 import csv
 import hashlib
+import json
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-from qpgov import compliance
+from qpgov import compliance, wordmodel
 
 CORPUS = Path(__file__).parent / "data" / "public_text" / "corpus.tsv"
 
@@ -182,10 +183,11 @@ def test_the_issue_examples_are_not_in_the_corpus():
     assert not [e for e in examples if any(e.lower() in t for t in texts)]
 
 
-# The goal is 0.90 recall in every category. Measured on the report part (docs/public.md):
-# profit and price meet it; promotion does not yet (0.78, rules 2026-11-30.2), and this floor
-# stops it sliding back.
-FLOORS = {compliance.PROMOTION: 0.78, compliance.PROFIT: 0.90, compliance.PRICE: 0.90}
+# The goal is 0.90 recall in every category and at most 0.05 false alarms. Measured on the
+# report part (docs/public.md), rules 2026-12-07.1 with word model b68e64b800f1: promotion
+# 111/124, profit 87/90, price 92/97, false alarms 20/445. The floors are those figures
+# rounded down, so a change that makes any of them slide back fails here.
+FLOORS = {compliance.PROMOTION: 0.89, compliance.PROFIT: 0.96, compliance.PRICE: 0.94}
 
 
 def test_the_held_out_part_meets_the_floor():
@@ -227,3 +229,44 @@ def test_the_eval_command_refuses_an_unknown_label(tmp_path):
     corpus.write_text("label\tsplit\ttext\tsource\nhype\ttune\tMoon!\thttps://a.example\n")
     with pytest.raises(CommandError, match="Unknown labels"):
         call_command("check_public_text", eval=str(corpus))
+
+
+# --- The word model ------------------------------------------------------------
+
+
+def test_the_shipped_word_model_is_what_the_tune_part_gives():
+    # Rebuilt by `manage.py check_public_text --train corpus.tsv`; a corpus or code
+    # change without a rebuild fails here.
+    rows = corpus_rows()
+    assert wordmodel.dumps(wordmodel.train(rows)) == wordmodel.MODEL_FILE.read_text(encoding="utf-8")
+
+
+def test_the_word_model_never_learns_from_the_report_part():
+    rows = corpus_rows()
+    without_report = [r for r in rows if r["split"] == "tune"]
+    report_relabelled = [dict(r, label="clean") if r["split"] == "report" else r for r in rows]
+    assert wordmodel.train(rows) == wordmodel.train(without_report) == wordmodel.train(report_relabelled)
+
+
+def test_a_word_model_finding_names_its_words_and_score():
+    # A real tune-part sentence that no rule names: the model flags it and says why.
+    sentence = ("Understanding these incentives helps you prioritize high‑value drops and skip "
+                "low‑impact ones.")
+    [finding] = compliance.check(sentence)
+    model = wordmodel.shipped()
+    assert finding.rule == "word-model" and finding.category == compliance.PROMOTION
+    assert finding.match in sentence
+    verdict = model.verdict(sentence)
+    assert verdict.score > model.threshold
+    assert f"> {model.threshold:g}" in finding.why and f"'{verdict.top[0][0]}'" in finding.why
+
+
+def test_the_word_model_stays_quiet_on_sentences_a_rule_already_flags():
+    findings = compliance.check("Stakers get guaranteed returns of 12% a year.")
+    assert [f.rule for f in findings] != [] and "word-model" not in [f.rule for f in findings]
+
+
+def test_the_threshold_is_chosen_by_cross_validation_on_the_tune_part():
+    data = json.loads(wordmodel.MODEL_FILE.read_text(encoding="utf-8"))
+    assert data["cv_false_alarm_rate"] <= wordmodel.MAX_CV_FALSE_ALARMS
+    assert data["threshold"] in wordmodel.THRESHOLDS
