@@ -60,7 +60,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "receiver", "received_at", "status", "attempts", "alert_count", "group"]
+    list_display = ["id", "receiver", "received_at", "status", "attempts", "alert_count", "group",
+                    "body_bytes", "body_pruned_at"]
     list_filter = ["status"]
 
 

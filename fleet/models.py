@@ -161,7 +161,12 @@ class AlertDelivery(models.Model):
 
     receiver = models.ForeignKey(AlertReceiver, models.PROTECT, related_name="deliveries")
     received_at = models.DateTimeField(default=timezone.now)
-    body = models.TextField(help_text="The request body exactly as Alertmanager sent it.")
+    body = models.TextField(help_text="The request body exactly as Alertmanager sent it; emptied "
+                                      "QPGOV_ALERT_BODY_RETENTION_DAYS after it was processed.")
+    # Kept when the body is pruned, so a copy Alertmanager's side kept can still be matched.
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    body_bytes = models.PositiveIntegerField(null=True, blank=True)
+    body_pruned_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=STATUSES, default=RECEIVED)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -187,6 +192,11 @@ class AlertDelivery(models.Model):
 
     def __str__(self):
         return f"delivery {self.pk} from {self.receiver_id} ({self.status})"
+
+    @classmethod
+    def receive(cls, receiver, raw: bytes) -> AlertDelivery:
+        return cls.objects.create(receiver=receiver, body=raw.decode("utf-8"),
+                                  body_sha256=hashlib.sha256(raw).hexdigest(), body_bytes=len(raw))
 
 
 class AlertGroup(models.Model):

@@ -76,6 +76,35 @@ def sweep_alert_deliveries() -> dict:
     return {"expired": expired, "redispatched": sent}
 
 
+PRUNE_BATCH = 500
+
+
+@shared_task(name="fleet.prune_alert_bodies")
+def prune_alert_bodies() -> int:
+    """Empty the raw bodies of processed deliveries older than the retention; runs hourly.
+
+    A 10,000-alert body is a few MB and Alertmanager re-sends a firing group every
+    few minutes, so bodies would soon outweigh everything else in the database.
+    What the body said is already in the alert rows; the row keeps its hash and
+    size. Failed and unprocessed deliveries keep their bodies: they may still be
+    needed to process or to debug them. Batches keep each transaction short.
+    """
+    days = settings.QPGOV_ALERT_BODY_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    now = timezone.now()
+    pruned = 0
+    while True:
+        batch = list(AlertDelivery.objects.filter(
+            status=AlertDelivery.PROCESSED, received_at__lt=now - timedelta(days=days),
+            body_pruned_at__isnull=True,
+        ).order_by("id").values_list("id", flat=True)[:PRUNE_BATCH])
+        if not batch:
+            return pruned
+        pruned += AlertDelivery.objects.filter(id__in=batch, body_pruned_at__isnull=True).update(
+            body="", body_pruned_at=now)
+
+
 def watchdog_last_heard():
     """When the always-firing watchdog alert last reached qpgov, or None."""
     last = (AlertDelivery.objects.filter(heard_watchdog=True).order_by("-received_at")

@@ -70,7 +70,7 @@ def alertmanager_webhook(request: HttpRequest) -> HttpResponse:
         alerts.check_payload(body)
     except alerts.PayloadError as exc:
         return _refuse(400, str(exc))
-    delivery = AlertDelivery.objects.create(receiver=receiver, body=body.decode("utf-8"))
+    delivery = AlertDelivery.receive(receiver, body)
     send_on_commit(tasks.process_alert_delivery, delivery.id)
     return JsonResponse({"status": "accepted", "delivery": delivery.id})
 

@@ -430,6 +430,9 @@ QPGOV_METRICS_ALLOWED_ADDRESSES = envlist(
 # leaves room for 10,000 alerts: a real one from Alertmanager measured 3.3 MB (see
 # docs/fleet.md); Django's own DATA_UPLOAD_MAX_MEMORY_SIZE does not apply there.
 QPGOV_ALERT_MAX_BODY_BYTES = envint("QPGOV_ALERT_MAX_BODY_BYTES", str(16 * 1024 * 1024))
+# Raw bodies of processed deliveries are emptied after this many days (their SHA-256,
+# size and every alert row stay); failed or unprocessed ones are kept. 0 keeps all.
+QPGOV_ALERT_BODY_RETENTION_DAYS = envint("QPGOV_ALERT_BODY_RETENTION_DAYS", "30")
 # The label whose value names the node (less any ":port"): a node's name or its SSH host.
 QPGOV_ALERT_NODE_LABEL = os.getenv("QPGOV_ALERT_NODE_LABEL", "instance")
 # The always-firing alert that proves monitoring is alive, and how long it may be unheard.
@@ -457,6 +460,10 @@ QPGOV_UPTIME_TARGET_PERCENT = float(os.getenv("QPGOV_UPTIME_TARGET_PERCENT", "99
 # Alert rules whose firing means the node is down for uptime (deploy/prometheus rules).
 QPGOV_UPTIME_DOWN_ALERTS = envlist("QPGOV_UPTIME_DOWN_ALERTS",
                                    "BlockProductionStalled,ServiceRestartLoop")
+CELERY_BEAT_SCHEDULE["fleet-prune-alert-bodies"] = {
+    "task": "fleet.prune_alert_bodies",
+    "schedule": timedelta(hours=1),
+}
 CELERY_BEAT_SCHEDULE["fleet-sweep-checks"] = {
     "task": "fleet.sweep_checks",
     "schedule": timedelta(seconds=60),
