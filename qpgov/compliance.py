@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.1"
+RULES_VERSION = "2026-12-07.2"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -182,6 +182,10 @@ _ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?pri
 _OUTAGE = (r"\b(?:inability|unable|outage|downtime|incident|fail(?:ed|ure|ures)?|errors?|bugs?|vulnerab\w*|"
            r"exploit\w*)\b",)
 
+# Rewards miscounted or lost by a contract bug: an audit finding, not an offer.
+_ACCOUNTING_BUG = (r"\b(?:rounding|miscalculat\w*|insufficient|incorrect(?:ly)?|bugs?|errors?|locked inside|"
+                   r"vulnerab\w*|exploit\w*|unable)\b",)
+
 _RULES = (
     # --- Profit and yield promises ---------------------------------------------
     Rule("guaranteed-returns", PROFIT, "a guarantee attached to returns",
@@ -189,7 +193,9 @@ _RULES = (
                 r"\b(?:returns?|profits?|yields?|gains?|income|apy|apr|rate of return|interest)\b", 30)),
     Rule("yield-figure", PROFIT, "a percentage quoted as a yield, interest or return",
          either(PCT, YIELD_WORD, 35),
-         exceptions=(r"\b(?:error|failure|success|packet|loss|cpu|disk|memory|requests?|traffic)\b[^.]{0,20}\brates?\b",)),
+         exceptions=(r"\b(?:error|failure|success|packet|loss|cpu|disk|memory|requests?|traffic)\b[^.]{0,20}\brates?\b",),
+         # Rewards lost to a rounding or accounting bug, as an audit finding reports them.
+         unless=_ACCOUNTING_BUG),
     Rule("offered-percent", PROFIT, "a percentage offered, paid or promised to holders",
          near(r"\b(?:offer(?:s|ed|ing)?|pays?|paying|paid|promis(?:e|es|ed|ing)|earn(?:s|ed|ing)?|"
               r"making|receive)\b", PCT, 15)),
@@ -211,7 +217,8 @@ _RULES = (
          r"impressive|juicy|sky-high|handsome|solid|steady|consistent|generous|competitive|extra|more)\s+(?:\w+\s+)?"
          r"(?:returns?|yields?|interest(?: rates?)?|apys?|profits?|gains|rates? of return|earnings|"
          r"earning (?:power|potential)|payouts?|rewards)\b",
-         exceptions=(r"\bhigh(?:er)? (?:\w+ )?(?:error|latency|load|cpu|memory|disk)\b",)),
+         exceptions=(r"\bhigh(?:er)? (?:\w+ )?(?:error|latency|load|cpu|memory|disk)\b",),
+         unless=_ACCOUNTING_BUG),
     Rule("passive-income", PROFIT, "passive income or yield, or getting rich",
          r"\bpassive (?:income|yield|earnings?)\b|\bget rich\b|\bdouble your (?:money|tokens|investment)\b|"
          r"\b\d+x (?:returns?|gains?|roi)\b|\brisk[- ]free\b|\bzero[- ]risk\b|\bsafe way to (?:earn|generate|grow)\b"),
@@ -246,7 +253,8 @@ _RULES = (
     Rule("trading-at", PRICE, "a quote: trading at, changed hands at, valued at",
          AnyOf(near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
                     r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
-                    r"highs?|lows?|at|near|above|below|around|to)\b", MONEY, 25),
+                    r"highs?|lows?|at|near|above|below|around|(?<!comes )(?<!came )(?<!amounts )(?<!total )"
+                    r"(?<!totals )(?<!adds up )(?<!up )to)\b", MONEY, 25),
                r"\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b"),
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
                  r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?)\b",)),
@@ -320,6 +328,8 @@ _RULES = (
          r"members|referrals?)\b"
          r"|\brefer(?:s|red|ring)? (?:a |your |more )?friends?\b|\bfriends? (?:you )?invit\w*"
          r"|\byour friend(?:'s|’s|s') (?:registration|sign[- ]?up|first)\b|\breferees?\b"
+         r"|\brakebacks?\b|\bcash (?:rewards?|prizes?|bonus\w*)\b|\bshare (?:it |this )?with (?:your )?friends\b"
+         r"|\bvip (?:pass(?:es)?|tiers?|programs?|levels?|club|rewards?|status)\b"
          r"|\bcommissions? rebates?\b|\brebates? on (?:\w+ )?(?:trading )?fees?\b|\btrading[- ]fee rebates?\b|\bcashback\b"
          r"|\benjoy (?:\w+ ){0,3}(?:rebates?|discounts?|bonus\w*|rewards?|benefits|perks|cashback|airdrops?)\b"
          r"|\b(?:guaranteed|token|ido|presale|whitelist|sale) allocations?\b"
@@ -344,7 +354,9 @@ _RULES = (
          r"|\byou should (?:try|buy|invest|get|join)\b|\b(?:we|i) have to get in\b"
          r"|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
          r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
-         exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",)),
+         exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",),
+         # Users unable to buy during an outage, as a status page reports it.
+         unless=_OUTAGE + (r"\b(?:blocked|degraded|disabled|paused|suspended)\b",)),
     Rule("bonus", PROMOTION, "bonuses, discounts, referral or sign-up rewards",
          r"\b(?:bonus(?:es)? (?:tokens?|credits?|structure|rewards?|tiers?|offers?)|\d+% (?:more tokens|bonus)|sign[- ]?up (?:bonus|rewards?|credits?)|"
          r"welcome (?:bonus|rewards?|benefits)|referral (?:codes?|links?|programs?|system|bonus(?:es)?|rewards?|ids?)|"
@@ -473,7 +485,8 @@ TRIGGERS = {
     "incentives": ("incentivize incentivise incentivized incentivised incentivizes incentivises incentivizing "
                    "incentivising refer refers referred referring friend friends referee referees commission "
                    "commissions rebate rebates cashback enjoy allocation allocations whitelist ambassador "
-                   "ambassadors exciting world become replace join more points campaign campaigns task tasks",),
+                   "ambassadors exciting world become replace join more points campaign campaigns task tasks rakeback "
+                   "rakebacks cash share vip",),
     "call-to-action": ("buy get grab join invest sign register stake claim ape load secure start last don do miss "
                        "missing limited hurry act while you we i investing invested buying",),
     "bonus": ("bonus bonuses sign signup welcome referral affiliate invite inviting friend friends discount "
