@@ -7,8 +7,6 @@ notes whose signature verifies with this log's key: a row someone wrote into the
 database is flagged on /audit/, never served as a checkpoint.
 """
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -19,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from . import checkpoints
 from .models import Checkpoint
+from .site import absolute_url, tag_uri
 
 NOTE_TYPE = "text/plain; charset=utf-8"
 
@@ -86,14 +85,18 @@ class CheckpointFeed(Feed):
     title = "qpgov event log checkpoints"
     subtitle = "Signed statements of the event log's size and head hash (C2SP tlog-checkpoint)."
 
+    # Links and ids come from settings (qpgov.site), never from the request's Host header.
     def link(self):
-        return reverse("audit:overview")
+        return absolute_url(reverse("audit:overview"))
+
+    def feed_url(self):
+        return absolute_url(reverse("audit:feed"))
 
     def feed_guid(self):
-        return _tag("checkpoints")
+        return tag_uri("event-log/checkpoints")
 
     def author_name(self):
-        return urlsplit(settings.SITE_ROOT).netloc or "qpgov"
+        return settings.QPGOV_FEED_AUTHOR
 
     def author_link(self):
         return settings.SITE_ROOT
@@ -109,10 +112,10 @@ class CheckpointFeed(Feed):
         return item.note
 
     def item_link(self, item):
-        return reverse("audit:checkpoint", args=[item.number])
+        return absolute_url(reverse("audit:checkpoint", args=[item.number]))
 
     def item_guid(self, item):
-        return _tag(f"checkpoint:{item.number}")
+        return tag_uri(f"event-log/checkpoints/{item.number}")
 
     item_guid_is_permalink = False
 
@@ -121,9 +124,3 @@ class CheckpointFeed(Feed):
 
     def item_updateddate(self, item):
         return item.signed_at
-
-
-def _tag(specific: str) -> str:
-    """A tag: URI (RFC 4151) for the site: stable even if the pages move."""
-    host = urlsplit(settings.SITE_ROOT).hostname or "localhost"
-    return f"tag:{host},2026:qpgov:event-log:{specific}"

@@ -391,12 +391,18 @@ def test_the_audit_page_shows_the_key_and_its_fingerprint(subject, signing_key, 
 
 def test_the_atom_feed_carries_each_note_with_a_tag_id_and_an_author(subject, signing_key, client, settings):
     settings.SITE_ROOT = "https://gov.example.org"
+    settings.QPGOV_TAG_AUTHORITY = "example.org,2026"
+    settings.QPGOV_FEED_AUTHOR = "Example governance"
     signed_at_sizes(subject, 2, 3)
-    feed = client.get("/audit/checkpoints/feed/")
+    feed = client.get("/audit/checkpoints/feed/", HTTP_HOST="localhost")  # a Host the client chose
     assert feed["Content-Type"].startswith("application/atom+xml")
     xml = feed.content.decode()
-    assert "<id>tag:gov.example.org,2026:qpgov:event-log:checkpoint:2</id>" in xml
-    assert "<author><name>gov.example.org</name>" in xml
+    assert "<id>tag:example.org,2026:event-log/checkpoints</id>" in xml
+    assert "<id>tag:example.org,2026:event-log/checkpoints/2</id>" in xml
+    assert "<author><name>Example governance</name>" in xml
+    assert 'href="https://gov.example.org/audit/checkpoints/2/"' in xml
+    assert 'href="https://gov.example.org/audit/checkpoints/feed/"' in xml
+    assert "localhost" not in xml
     assert Checkpoint.objects.get(number=1).note.split("\n")[2] in xml
 
 
