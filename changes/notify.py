@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from qpgov import mail
+from qpgov.mail import MAX_ATTEMPTS, SEND_LEASE, backoff  # noqa: F401 - the shared schedule
 from qpgov.site import absolute_url
 
 from .models import EmailDelivery, Proposal, Vote
@@ -22,21 +23,11 @@ from .models import EmailDelivery, Proposal, Vote
 log = logging.getLogger(__name__)
 
 REMINDER_BEFORE = timedelta(hours=12)
-# A claimed try that has not finished after this long is assumed dead and tried again.
-SEND_LEASE = timedelta(minutes=5)
-# Tries 1, 2, 3… wait 1, 2, 4… minutes before the next, at most an hour;
-# after MAX_ATTEMPTS (about a day) the row says it gave up.
-MAX_ATTEMPTS = 30
-MAX_BACKOFF = timedelta(hours=1)
 
 
 def on_commit(func, proposal_id: int) -> None:
     """Write `func`'s messages now (in the caller's transaction); they are sent after it commits."""
     func(proposal_id)
-
-
-def backoff(attempts: int) -> timedelta:
-    return min(timedelta(minutes=2 ** (attempts - 1)), MAX_BACKOFF)
 
 
 def _queue(proposal: Proposal, purpose: str, subject: str, body: str,

@@ -78,9 +78,12 @@ class Node(models.Model):
         ordering = ["environment", "name"]
 
     # What the node driver's command templates receive: what an incident copies
-    # when it is declared, and what the registry's events record.
+    # when it is declared.
     DRIVER_FIELDS = ("name", "target", "unit", "data_dir")
-    REGISTRY_FIELDS = ("name", "environment", "role", "target", "unit", "data_dir")
+    # Everything Core Ops edit in the registry: what an edit saves and what its
+    # event records. `frozen` is left out: responses set it, not the registry form.
+    REGISTRY_FIELDS = ("name", "environment", "role", "target", "unit", "data_dir",
+                       "dedicated_host", "time_sync", "height_url")
 
     def __str__(self):
         return self.name

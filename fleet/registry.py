@@ -30,7 +30,9 @@ def save_node(node: Node, actor=None) -> Node:
         changed = [field for field in after if before.get(field) != after[field]]
         if before and not changed:
             return node
-        node.save()
+        # An edit writes only the registry's fields, so a freeze set meanwhile by a
+        # response is not put back by a form that read the node before it.
+        node.save(update_fields=changed if before else None)
         kind = "node_changed" if before else "node_added"
         eventlog.append(node, kind, actor=actor, note=f"{node.name}: {', '.join(changed)}",
                         data={"before": {f: before[f] for f in changed if f in before},

@@ -353,12 +353,59 @@ def notify_governance(step, task_id):
                                       note=f"{delivered} to the Governance Council")]
 
 
-def email_responders(incident: Incident, subject: str, body: str):
+def email_responders(incident: Incident, subject: str, body: str) -> list[NotificationDelivery]:
+    """Tell the responders and the commander that a step needs a human.
+
+    Each message is a row first, then one try; a failed send is retried by the
+    sweep with backoff (`resend_due_responder_mail`), as proposal mail is: this
+    message is what brings a human to a stuck response.
+    """
     responders = roles.holders(roles.RESPONDERS)
     addresses = sorted({u.email for u in responders if u.email} | (
         {incident.commander.email} if incident.commander.email else set()))
-    return _email(incident, NotificationDelivery.RESPONDERS, addresses, subject,
-                  body + f"\n\n{_incident_link(incident)}\n")
+    now = timezone.now()
+    rows = NotificationDelivery.objects.bulk_create([
+        NotificationDelivery(incident=incident, channel=NotificationDelivery.EMAIL,
+                             purpose=NotificationDelivery.RESPONDERS, recipient=address,
+                             subject=subject, body=body + f"\n\n{_incident_link(incident)}\n",
+                             attempts=0, next_attempt_at=now, attempted_at=now)
+        for address in addresses
+    ])
+    for row in rows:
+        _try_responder_mail(row)
+    return list(NotificationDelivery.objects.filter(pk__in=[row.pk for row in rows]))
+
+
+def resend_due_responder_mail(now=None) -> int:
+    """The sweep: try again every "needs attention" mail whose next try is due; return how many went."""
+    now = now or timezone.now()
+    due = NotificationDelivery.objects.filter(purpose=NotificationDelivery.RESPONDERS, ok=False,
+                                              next_attempt_at__lte=now)
+    return sum(_try_responder_mail(row) for row in due[:500])
+
+
+def _try_responder_mail(delivery: NotificationDelivery) -> bool:
+    now = timezone.now()
+    # Claim the try with a conditional update, so two sweeps never both send it.
+    claimed = NotificationDelivery.objects.filter(
+        pk=delivery.pk, ok=False, attempts=delivery.attempts, next_attempt_at__lte=now,
+    ).update(attempts=delivery.attempts + 1, next_attempt_at=now + mail.SEND_LEASE)
+    if claimed != 1:
+        return False
+    attempts = delivery.attempts + 1
+    ok, outcome = mail.send_one(delivery.subject, delivery.body, delivery.recipient)
+    done = timezone.now()
+    if ok:
+        next_at = None
+    elif attempts >= mail.MAX_ATTEMPTS:
+        next_at, outcome = None, f"gave up after {attempts} tries: {outcome}"
+    else:
+        next_at = done + mail.backoff(attempts)
+        log.warning("needs-attention mail %s about INC-%s to %s failed (try %d): %s",
+                    delivery.pk, delivery.incident_id, delivery.recipient, attempts, outcome)
+    NotificationDelivery.objects.filter(pk=delivery.pk, attempts=attempts).update(
+        ok=ok, response_excerpt=outcome, attempted_at=done, next_attempt_at=next_at)
+    return ok
 
 
 def remind_council(incident: Incident):

@@ -323,6 +323,14 @@ class NotificationDelivery(models.Model):
     response_status = models.IntegerField(null=True, blank=True)
     response_excerpt = models.TextField(blank=True)
     signature = models.CharField(max_length=80, blank=True)
+    # The responders' "needs attention" mail is kept and retried by the sweep
+    # (incidents.actions.resend_due_responder_mail): what to send, how often it
+    # was tried, and when the next try is due (None once sent or given up).
+    # The other purposes are a step's work, retried as the step.
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["attempted_at", "id"]

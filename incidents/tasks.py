@@ -295,9 +295,10 @@ def run_step(self, step_id: int) -> None:
 
 @shared_task(name="incidents.sweep_steps")
 def sweep_steps() -> dict:
-    """Re-dispatch stranded steps, expire dead leases, remind the council; runs every minute."""
+    """Re-dispatch stranded steps, expire dead leases, remind the council, resend the responders'
+    failed "needs attention" mail; runs every minute."""
     now = timezone.now()
-    counts = {"expired": 0, "redispatched": 0, "reminded": 0, "unfreezes": 0}
+    counts = {"expired": 0, "redispatched": 0, "reminded": 0, "unfreezes": 0, "responders_mailed": 0}
     for step in ResponseStep.objects.select_related("incident").filter(
         status=ResponseStep.RUNNING, lease_expires_at__lt=now
     ):
@@ -333,6 +334,7 @@ def sweep_steps() -> dict:
     ).values_list("node_id", "incident_id"):
         send_now(unfreeze_node, node_id, incident_id)
         counts["unfreezes"] += 1
+    counts["responders_mailed"] = actions.resend_due_responder_mail(now)
     return counts
 
 

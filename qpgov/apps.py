@@ -12,6 +12,7 @@ class QpgovConfig(AppConfig):
             m2m_changed,
             post_migrate,
             post_save,
+            pre_delete,
             pre_migrate,
             pre_save,
         )
@@ -22,6 +23,7 @@ class QpgovConfig(AppConfig):
         # with the same label; the receivers check the label themselves.
         pre_save.connect(rolelog.remember_flags, dispatch_uid="qpgov.rolelog.flags.pre")
         post_save.connect(rolelog.record_flags, dispatch_uid="qpgov.rolelog.flags.post")
+        pre_delete.connect(rolelog.record_deletion, dispatch_uid="qpgov.rolelog.deletion")
         # Only the groups table: a receiver for every sender would cost every
         # many-to-many add in qpgov a query (Django's fast add needs no listener).
         # Historical group tables are watched while migrations run.

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import urllib.request
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,10 @@ class BadNote(ValueError):
 
 class ChainBroken(RuntimeError):
     """The chain no longer extends the last checkpoint: refuse to sign it."""
+
+
+class ForgedCheckpoint(ChainBroken):
+    """The newest stored checkpoint is not one this log's key signed: refuse to build on it."""
 
 
 # --- keys ---------------------------------------------------------------------------
@@ -215,6 +220,47 @@ def read_checkpoint(note: str, key: VerifierKey) -> SignedCheckpoint:
     return SignedCheckpoint(origin_line, int(size), head.hex())
 
 
+def stored_problem(checkpoint: Checkpoint, key: VerifierKey) -> str | None:
+    """Why a stored row is not a checkpoint `key` signed for what the row says; None if it is.
+
+    The checkpoint table accepts INSERTs (the triggers refuse only changes), so
+    whoever can write to the database can add a row: its signature is what counts.
+    """
+    try:
+        signed = read_checkpoint(checkpoint.note, key)
+    except BadNote as exc:
+        return str(exc)
+    if signed != SignedCheckpoint(key.name, checkpoint.size, checkpoint.head_hash):
+        return f"its note is {signed} for {signed.origin!r}, not what the row says"
+    return None
+
+
+def signed_only(rows: Iterable[Checkpoint], key: VerifierKey | None) -> Iterator[Checkpoint]:
+    """The rows whose signature verifies with `key` (none without a key); others are logged and skipped."""
+    if key is None:
+        return
+    for checkpoint in rows:
+        if problem := stored_problem(checkpoint, key):
+            log.error("stored checkpoint #%s is not signed by this log's key, not served: %s",
+                      checkpoint.number, problem)
+        else:
+            yield checkpoint
+
+
+def latest_signed(key: VerifierKey | None) -> Checkpoint | None:
+    """The newest stored checkpoint that `key` signed, skipping forged rows."""
+    rows = Checkpoint.objects.order_by("-number").iterator(chunk_size=20)
+    return next(signed_only(rows, key), None)
+
+
+def configured_verifier_key() -> VerifierKey | None:
+    """The verifier key, or None when no signing key is configured (the system check says so)."""
+    try:
+        return verifier_key()
+    except ImproperlyConfigured:
+        return None
+
+
 def split_notes(text: str) -> list[str]:
     """Split saved checkpoints, one after another with a blank line between, into notes.
 
@@ -254,6 +300,12 @@ def sign_checkpoint() -> Checkpoint | None:
     key = signing_key()
     with eventlog.snapshot():
         last = Checkpoint.objects.order_by("-number").first()
+        # Built on, a forged row would get this key's signature on whatever head it names.
+        if last is not None and (problem := stored_problem(last, VerifierKey(origin(), key.public_key()))):
+            log.error("checkpoint #%s is not signed by this log's key: %s", last.number, problem)
+            raise ForgedCheckpoint(f"checkpoint #{last.number} is not signed by this log's key "
+                                   f"({problem}): someone wrote it to the database; nothing signed "
+                                   "after it until an operator looks")
         size, head_hash = ChainHead.objects.values_list("seq", "hash").get(pk=1)
         if last is not None and (last.size, last.head_hash) == (size, head_hash):
             return None

@@ -210,14 +210,24 @@ class CheckpointCollector:
 
     A beat task signs the chain head every few minutes (qpgov.checkpoints); an age
     that keeps growing while events do means signing has stopped, and with it the
-    evidence that the log was not rewritten since. Two queries.
+    evidence that the log was not rewritten since. Only rows whose signature
+    verifies count: a forged row must not make signing look fresh.
     """
 
     def collect(self) -> Iterable[Metric]:
+        from . import checkpoints
         from .models import ChainHead, Checkpoint
 
-        latest = Checkpoint.objects.order_by("-number").values_list("signed_at", "size").first()
+        key = checkpoints.configured_verifier_key()
+        signed = checkpoints.latest_signed(key)
+        latest = (signed.signed_at, signed.size) if signed else None
         head = ChainHead.objects.values_list("seq", flat=True).first() or 0
+        newest = Checkpoint.objects.order_by("-number").first()
+        forged = GaugeMetricFamily(
+            "qpgov_checkpoint_forged",
+            "1 when the newest stored checkpoint is not signed by this log's key (signing has stopped).")
+        if key is not None:
+            forged.add_metric([], int(newest is not None and newest != signed))
         age = GaugeMetricFamily(
             "qpgov_checkpoint_age_seconds",
             "Seconds since the latest signed checkpoint of the event log (absent before the first).")
@@ -229,6 +239,7 @@ class CheckpointCollector:
         unsigned.add_metric([], head - (latest[1] if latest else 0))
         yield age
         yield unsigned
+        yield forged
 
 
 register("checkpoints", CheckpointCollector())

@@ -80,11 +80,17 @@ def _log_ready(model) -> bool:
     return "qpgov_chainhead" in connection.introspection.table_names()
 
 
-def _record(user, data: dict, groups: list[str]) -> None:
+def _record(user, data: dict, state: dict | None) -> None:
+    """Append a role event on `user`; `state` is the power they hold after it (None: deleted)."""
     from . import eventlog
 
     actor = _acting_user()
-    data = {**data, "state": _state(user, groups)}
+    if actor is not None and state is None and actor.pk == user.pk:
+        # An event whose actor is the account being deleted would stop the delete
+        # (the log keeps its actors): say so in the data instead.
+        actor, data = None, {**data, "deleted_by_self": True}
+    # The name too, so the record still says whose it was once the account is gone.
+    data = {"username": user.__dict__.get("username", ""), **data, "state": state}
     if actor is None:
         data["by"] = _origin()
     eventlog.append(user, KIND, actor=actor, data=data)
@@ -128,7 +134,18 @@ def record_flags(sender, instance, created, raw=False, update_fields=None, **kwa
                if before[f] != after[f]}
     if changed and _log_ready(sender):
         groups = _group_names(sender, [instance.pk])[instance.pk]
-        _record(instance, {"flags": changed, "created": bool(created)}, groups)
+        _record(instance, {"flags": changed, "created": bool(created)}, _state(instance, groups))
+
+
+def record_deletion(sender, instance, origin=None, **kwargs):
+    """pre_delete on User: log the account's removal and the power it held, before the rows go."""
+    if not _is_user(sender) or instance.pk is None or not _log_ready(sender):
+        return
+    stored = sender._base_manager.filter(pk=instance.pk).values(*ROLE_FLAGS).first()
+    if stored is None:
+        return  # already gone
+    groups = _group_names(sender, [instance.pk])[instance.pk]
+    _record(instance, {"deleted": True, "before": {"groups": groups, **stored}}, None)
 
 
 def _group_names(user_model, user_ids) -> dict[int, list[str]]:
@@ -162,15 +179,17 @@ def record_groups(sender, instance, action, reverse, model, pk_set, **kwargs):
     users = {u.pk: u for u in user_model._base_manager.filter(pk__in=list(before))}
     for user_id in sorted(before):
         if before[user_id] != after[user_id] and _log_ready(user_model):
-            _record(users[user_id], {"groups": {"before": before[user_id],
-                                                "after": after[user_id]}}, after[user_id])
+            user = users[user_id]
+            _record(user, {"groups": {"before": before[user_id], "after": after[user_id]}},
+                    _state(user, after[user_id]))
 
 
 def reconcile() -> int:
     """Log every user whose role state differs from their last role event; return how many.
 
-    Catches changes made without model signals. Runs under the event log's head
-    lock, so a role change and its event are either both seen or both not.
+    Catches changes made without model signals, deletions included (a user whose
+    last event shows them existing, but who is gone). Runs under the event log's
+    head lock, so a role change and its event are either both seen or both not.
     """
     from django.contrib.auth.models import User
     from django.db import transaction
@@ -181,12 +200,20 @@ def reconcile() -> int:
     with transaction.atomic():
         ChainHead.objects.select_for_update().get(pk=1)
         last: dict[int, dict | None] = {}
+        usernames: dict[int, str] = {}
         events = Event.objects.filter(subject_type=User._meta.label_lower, kind=KIND)
         for subject_id, data in events.order_by("seq").values_list("subject_id", "data"):
-            last[subject_id] = data.get("state")
+            last[subject_id] = data.get("state")  # None after a deletion
+            usernames[subject_id] = data.get("username", usernames.get(subject_id, ""))
         users = list(User.objects.order_by("pk"))
         groups = _group_names(User, [u.pk for u in users])
         entries = []
+        gone = sorted(set(last) - {u.pk for u in users})
+        for user_id in gone:
+            if last[user_id] is not None:  # deleted without the pre_delete record (raw SQL)
+                entries.append(eventlog.entry(User(pk=user_id), KIND, data={
+                    "state": None, "deleted": True, "username": usernames[user_id],
+                    "before": last[user_id], "found_by": "reconcile", "by": _origin()}))
         for user in users:
             now = _state(user, groups[user.pk])
             recorded = last.get(user.pk)
@@ -195,7 +222,8 @@ def reconcile() -> int:
             if recorded is None and not (now["groups"] or now["is_staff"] or now["is_superuser"]):
                 continue  # never held a power, holds none now
             entries.append(eventlog.entry(user, KIND, data={
-                "state": now, "before": recorded, "found_by": "reconcile", "by": _origin()}))
+                "username": user.username, "state": now, "before": recorded,
+                "found_by": "reconcile", "by": _origin()}))
         eventlog.append_many(entries)
     return len(entries)
 

@@ -37,6 +37,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
+def _deleted_name(event: Event) -> str:
+    """A gone account, by the name its role events recorded."""
+    username = event.data.get("username")
+    gone = f"deleted user #{event.subject_id}"
+    return f"{username} ({gone})" if username else gone
+
+
 @require_safe
 @login_required
 def role_changes(request: HttpRequest) -> HttpResponse:
@@ -45,5 +52,5 @@ def role_changes(request: HttpRequest) -> HttpResponse:
     events = Event.objects.filter(subject_type=User._meta.label_lower, kind=rolelog.KIND)
     page = Paginator(events.order_by("-seq"), 50).get_page(request.GET.get("page"))
     names = dict(User.objects.filter(pk__in={e.subject_id for e in page}).values_list("pk", "username"))
-    rows = [(event, names.get(event.subject_id, f"deleted user #{event.subject_id}")) for event in page]
+    rows = [(event, names.get(event.subject_id) or _deleted_name(event)) for event in page]
     return render(request, "role_changes.html", {"page": page, "rows": rows})

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.utils import timezone
 
 from qpgov import checkpoints, eventlog
 from qpgov.checkpoints import BadNote, VerifierKey
@@ -148,6 +149,52 @@ def test_it_refuses_to_sign_a_log_that_does_not_extend_the_last_checkpoint(subje
     with pytest.raises(checkpoints.ChainBroken, match="does not extend the last checkpoint"):
         checkpoints.sign_checkpoint()
     assert Checkpoint.objects.count() == 1
+
+
+def forged_notes():
+    """Notes a database writer without the key can store: garbage, another key's, a replayed one."""
+    other = Ed25519PrivateKey.generate()
+    return {
+        "garbage": lambda size, head: "forged\n",
+        "another_key": lambda size, head: checkpoints.sign_note(
+            checkpoints.checkpoint_text(ORIGIN, size, head), ORIGIN, other),
+        "replayed": lambda size, head: Checkpoint.objects.get(number=1).note,
+    }
+
+
+def store_forged(kind):
+    """INSERT a checkpoint row ahead of the log, as anyone who can write to the database can."""
+    last = Checkpoint.objects.order_by("-number").first()
+    size, head = ChainHead.objects.get().seq + 1000, "ab" * 32
+    return Checkpoint.objects.create(number=last.number + 1, size=size, head_hash=head,
+                                     note=forged_notes()[kind](size, head), signed_at=timezone.now())
+
+
+@pytest.mark.parametrize("kind", ["garbage", "another_key", "replayed"])
+def test_the_signer_refuses_to_build_on_a_stored_checkpoint_it_did_not_sign(subject, signing_key, kind):
+    signed_at_sizes(subject, 2, 3)
+    forged = store_forged(kind)
+    append(subject, 2)
+    with pytest.raises(checkpoints.ForgedCheckpoint, match=f"checkpoint #{forged.number} is not signed"):
+        checkpoints.sign_checkpoint()
+    assert Checkpoint.objects.count() == 3
+
+
+@pytest.mark.parametrize("kind", ["garbage", "another_key", "replayed"])
+def test_a_stored_checkpoint_it_did_not_sign_is_never_served(subject, signing_key, client, kind):
+    signed_at_sizes(subject, 2, 3)
+    good = Checkpoint.objects.get(number=2)
+    forged = store_forged(kind)
+
+    assert client.get("/audit/checkpoints/").content.decode() == good.note
+    refused = client.get(f"/audit/checkpoints/{forged.number}/")
+    assert refused.status_code == 409 and "not signed by this log's key" in refused.content.decode()
+    every = b"".join(client.get("/audit/checkpoints/all.txt").streaming_content).decode()
+    assert checkpoints.split_notes(every) == [Checkpoint.objects.get(number=1).note, good.note]
+    feed = client.get("/audit/checkpoints/feed/").content.decode()
+    assert f"Checkpoint {forged.number}:" not in feed and f"Checkpoint {good.number}:" in feed
+    page = client.get("/audit/").content.decode()
+    assert 'id="forged-checkpoints"' in page and f"Checkpoint {forged.number}: " in page
 
 
 def test_checkpoints_cannot_be_changed_through_the_orm(subject, signing_key):
@@ -344,12 +391,18 @@ def test_the_audit_page_shows_the_key_and_its_fingerprint(subject, signing_key, 
 
 def test_the_atom_feed_carries_each_note_with_a_tag_id_and_an_author(subject, signing_key, client, settings):
     settings.SITE_ROOT = "https://gov.example.org"
+    settings.QPGOV_TAG_AUTHORITY = "example.org,2026"
+    settings.QPGOV_FEED_AUTHOR = "Example governance"
     signed_at_sizes(subject, 2, 3)
-    feed = client.get("/audit/checkpoints/feed/")
+    feed = client.get("/audit/checkpoints/feed/", HTTP_HOST="localhost")  # a Host the client chose
     assert feed["Content-Type"].startswith("application/atom+xml")
     xml = feed.content.decode()
-    assert "<id>tag:gov.example.org,2026:qpgov:event-log:checkpoint:2</id>" in xml
-    assert "<author><name>gov.example.org</name>" in xml
+    assert "<id>tag:example.org,2026:event-log/checkpoints</id>" in xml
+    assert "<id>tag:example.org,2026:event-log/checkpoints/2</id>" in xml
+    assert "<author><name>Example governance</name>" in xml
+    assert 'href="https://gov.example.org/audit/checkpoints/2/"' in xml
+    assert 'href="https://gov.example.org/audit/checkpoints/feed/"' in xml
+    assert "localhost" not in xml
     assert Checkpoint.objects.get(number=1).note.split("\n")[2] in xml
 
 

@@ -69,6 +69,50 @@ def test_adding_editing_and_deleting_a_node_each_go_on_the_log(client, olga, roo
         "node_deleted", "qp-2", {})
 
 
+def test_editing_only_the_node_standard_is_saved_and_logged(client, olga, roots):
+    root, _ = roots
+    form = {**FORM, "data_dir": str(root / "validator-7" / "data")}
+    client.force_login(olga)
+    post(client, "node_add", form)
+    node = Node.objects.get(name="validator-7")
+    standard = {"height_url": "http://10.0.0.9:8545/height", "time_sync": "ntpd",
+                "dedicated_host": "on"}
+
+    assert post(client, "node_edit", {**form, **standard}, node.pk).status_code == 302
+    node.refresh_from_db()
+    assert (node.height_url, node.time_sync, node.dedicated_host) == (
+        "http://10.0.0.9:8545/height", "ntpd", True)
+    changed = node_events(node.pk)[-1]
+    assert changed.kind == "node_changed"
+    assert changed.data == {
+        "before": {"dedicated_host": False, "time_sync": "chrony", "height_url": ""},
+        "after": {"dedicated_host": True, "time_sync": "ntpd", "height_url": standard["height_url"]},
+    }
+
+
+def test_every_field_of_the_node_form_is_recorded_when_a_node_is_added(client, olga, roots):
+    from fleet.forms import NodeForm
+
+    root, _ = roots
+    client.force_login(olga)
+    post(client, "node_add", {**FORM, "data_dir": str(root / "validator-7" / "data")})
+    added, = node_events(Node.objects.get(name="validator-7").pk)
+    assert set(NodeForm.Meta.fields) <= set(added.data["after"])
+
+
+def test_an_edit_does_not_undo_a_freeze_set_after_the_form_read_the_node(olga, roots):
+    from fleet import registry
+
+    root, _ = roots
+    node = Node.objects.create(name="validator-7", data_dir=str(root / "validator-7" / "data"))
+    stale = Node.objects.get(pk=node.pk)
+    Node.objects.filter(pk=node.pk).update(frozen=True)  # a response froze it meanwhile
+    stale.unit = "qp-2"
+    registry.save_node(stale, actor=olga)
+    node.refresh_from_db()
+    assert (node.unit, node.frozen) == ("qp-2", True)
+
+
 def test_a_node_an_incident_used_cannot_be_deleted(client, olga, rita, roots, published):
     node = Node.objects.create(name="validator-7", data_dir=str(roots[0] / "validator-7" / "data"))
     incident = services.declare(title="Fork", severity="SEV1", nodes=[node], declared_by=rita)

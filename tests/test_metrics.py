@@ -180,6 +180,25 @@ def test_the_checkpoint_metrics_give_its_age_and_the_events_it_does_not_cover(cl
     assert samples["qpgov_event_log_unsigned_events"] == {(): 1}
     age = samples["qpgov_checkpoint_age_seconds"][()]
     assert 600 <= age < 660
+    assert samples["qpgov_checkpoint_forged"] == {(): 0}
+
+
+def test_a_forged_checkpoint_row_neither_freshens_the_age_nor_goes_unnoticed(client, db, tmp_path,
+                                                                           settings):
+    from qpgov import checkpoints, eventlog
+    from qpgov.models import ChainHead, Checkpoint
+
+    settings.QPGOV_CHECKPOINT_KEY_FILE = str(tmp_path / "key.pem")
+    checkpoints.generate_key_file(tmp_path / "key.pem")
+    head = ChainHead.objects.get()
+    eventlog.append(head, "metrics_test")
+    with time_machine.travel(timezone.now() - timedelta(minutes=10), tick=False):
+        checkpoints.sign_checkpoint()
+    Checkpoint.objects.create(number=2, size=head.seq + 99, head_hash="ab" * 32, note="forged\n",
+                              signed_at=timezone.now())
+    samples = scrape(client)
+    assert samples["qpgov_checkpoint_forged"] == {(): 1}
+    assert samples["qpgov_checkpoint_age_seconds"][()] >= 600
 
 
 def test_a_failing_collector_is_reported_down_and_the_rest_still_answers(client, records, monkeypatch):

@@ -17,7 +17,8 @@ from changes.tasks import decide_due_proposals
 from incidents import runbook
 from incidents import services as incident_services
 from incidents.models import NotificationDelivery, ResponseStep
-from incidents.tasks import run_step
+from incidents.tasks import run_step, sweep_steps
+from qpgov import mail as qpgov_mail
 from tests.factories import in_review
 
 CRLF_TITLE = "Raise p2p peers\r\nBcc: everyone@example.com"
@@ -143,3 +144,52 @@ def test_a_proposal_stays_decidable_when_every_send_fails(alice, olga, oscar, sm
         proposal = in_review(alice)
     assert Proposal.objects.get(pk=proposal.pk).state == "in_review"
     assert reverse("changes:detail", args=[proposal.pk]) == proposal.get_absolute_url()
+
+
+def stuck_response(settings, rita, demo_node):
+    """An incident whose freeze step went straight to a human: the responders get mail."""
+    settings.QPGOV_NODE_DRIVER = "incidents.no_such.Driver"
+    incident = incident_services.declare(title="Stalled blocks", severity="SEV2", nodes=[demo_node],
+                                         declared_by=rita)
+    run_step(incident.steps.get(kind=runbook.FREEZE).id)
+    return incident
+
+
+def needs_attention_mail():
+    return [m for m in mail.outbox if "needs attention" in m.subject]
+
+
+def test_the_needs_attention_mail_to_responders_is_retried_until_it_goes(
+        client, settings, rita, demo_node, published, smtp):
+    smtp.down = True
+    incident = stuck_response(settings, rita, demo_node)
+    row, = incident.deliveries.filter(purpose=NotificationDelivery.RESPONDERS)
+    assert (row.ok, row.attempts, row.recipient) == (False, 1, rita.email)
+    assert "SMTPServerDisconnected" in row.response_excerpt and row.next_attempt_at is not None
+    client.force_login(rita)
+    page = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
+    assert "try 1: SMTPServerDisconnected" in page
+
+    smtp.down = False
+    assert sweep_steps()["responders_mailed"] == 0  # not before its backoff
+    with time_machine.travel(row.next_attempt_at + timedelta(seconds=1)):
+        assert sweep_steps()["responders_mailed"] == 1
+    row.refresh_from_db()
+    assert row.ok and row.attempts == 2 and row.next_attempt_at is None
+    message, = needs_attention_mail()
+    assert message.to == [rita.email] and "Freeze affected nodes" in message.subject
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert sweep_steps()["responders_mailed"] == 0  # sent once, not again
+
+
+def test_the_needs_attention_mail_gives_up_after_the_last_try_and_says_so(
+        settings, rita, demo_node, published, smtp):
+    smtp.down = True
+    incident = stuck_response(settings, rita, demo_node)
+    rows = incident.deliveries.filter(purpose=NotificationDelivery.RESPONDERS)
+    rows.update(attempts=qpgov_mail.MAX_ATTEMPTS - 1)
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        sweep_steps()
+    row, = rows
+    assert not row.ok and row.next_attempt_at is None and row.response_excerpt.startswith("gave up")
+    assert needs_attention_mail() == []

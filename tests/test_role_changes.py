@@ -128,6 +128,72 @@ def test_a_data_migration_granting_a_role_is_logged():
     assert eventlog.verify()[1] is None
 
 
+def test_deleting_a_user_in_the_admin_names_the_staff_member_who_did_it(client, staff, olga):
+    olga_pk = olga.pk
+    client.force_login(staff)
+    response = client.post(reverse("admin:auth_user_delete", args=[olga_pk]), {"post": "yes"})
+    assert response.status_code == 302, response.content[:2000]
+    assert not User.objects.filter(pk=olga_pk).exists()
+    event = role_events(olga)[-1]
+    assert event.actor == staff and "by" not in event.data
+    assert event.data["deleted"] is True and event.data["state"] is None
+    assert event.data["username"] == "olga"
+    assert event.data["before"] == {"groups": [roles.CORE_OPS], "is_active": True,
+                                    "is_staff": False, "is_superuser": False}
+    assert rolelog.reconcile() == 0  # recorded as it happened, not found again
+    assert eventlog.verify()[1] is None
+
+
+def test_a_staff_member_deleting_their_own_account_is_logged_without_blocking_it(client, staff):
+    client.force_login(staff)
+    response = client.post(reverse("admin:auth_user_delete", args=[staff.pk]), {"post": "yes"})
+    assert response.status_code == 302, response.content[:2000]
+    event = role_events(staff)[-1]
+    # The log keeps its actors, so naming the account being deleted would stop the delete.
+    assert event.actor is None and event.data["deleted_by_self"] is True
+    assert event.data["username"] == "stan" and event.data["before"]["is_superuser"] is True
+
+
+def test_deleting_any_user_in_the_shell_is_logged_as_the_system(eve, olga):
+    eve_pk = eve.pk
+    eve.delete()  # held no power
+    User.objects.filter(pk=olga.pk).delete()  # a queryset delete sends the signal too
+    for user in (User(pk=eve_pk), olga):
+        event = role_events(user)[-1]
+        assert event.actor is None and event.data["by"]["os_user"]
+        assert event.data["deleted"] is True and event.data["state"] is None
+    assert role_events(olga)[-1].data["before"]["groups"] == [roles.CORE_OPS]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_data_migration_deleting_a_user_is_logged():
+    olga = User.objects.create_user("olga", "olga@example.invalid", "pw-olga")
+    olga.groups.add(group(roles.COUNCIL))
+    apps = MigrationExecutor(connection).loader.project_state().apps
+    apps.get_model("auth", "User").objects.get(username="olga").delete()
+    event = role_events(olga)[-1]
+    assert event.data["deleted"] is True and event.data["before"]["groups"] == [roles.COUNCIL]
+
+
+def test_a_user_deleted_without_a_signal_is_found_by_the_reconciliation(client, carol, olga):
+    rolelog.reconcile()  # the seeded roles have no event yet: record them first
+    olga_pk = olga.pk
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM auth_user_groups WHERE user_id = %s", [olga_pk])
+        cursor.execute("DELETE FROM auth_user WHERE id = %s", [olga_pk])
+    assert rolelog.reconcile() == 1
+    found = role_events(olga)[-1]
+    assert found.actor is None and found.data["found_by"] == "reconcile"
+    assert found.data["deleted"] is True and found.data["state"] is None
+    assert found.data["before"]["groups"] == [roles.CORE_OPS]
+    assert found.data["username"] == "olga"
+    assert rolelog.reconcile() == 0
+
+    client.force_login(carol)
+    page = client.get(reverse("role_changes")).content.decode()
+    assert f"olga (deleted user #{olga_pk})" in page and "Account deleted" in page
+
+
 def test_the_council_reads_the_role_changes_page(client, carol, olga, staff):
     olga.is_staff = True
     olga.save()

@@ -15,6 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.test_changes_races import SQLITE_SERIALISES
+
 PROXY = "127.0.0.1"  # gunicorn's only peer: the TLS proxy on the same host
 ATTACKER, OLGA_AT_HOME = "81.2.69.160", "81.2.69.192"
 
@@ -145,6 +147,7 @@ def test_a_session_ends_twelve_hours_after_sign_in_however_busy(client, olga, se
         assert client.get(reverse("changes:list")).status_code == 302  # back to sign-in
 
 
+@pytest.mark.postgres(reason=SQLITE_SERIALISES)
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_parallel_guesses_are_checked_one_at_a_time(monkeypatch, settings):
     """16 guesses released together: no more passwords are tried than the limit allows."""
