@@ -182,3 +182,50 @@ def test_the_incident_page_links_the_alert_group_it_came_from(client, token, ser
     client.force_login(rita)
     page = client.get(incident.get_absolute_url()).content.decode()
     assert f'href="{group.get_absolute_url()}"' in page and "alertname=BlockProductionStalled" in page
+
+
+def _declare_from(client, group, node, commander):
+    return client.post(reverse("incidents:declare"), {
+        "title": "DiskAlmostFull on validator-1", "severity": "SEV3", "nodes": [node.id],
+        "commander": commander.id, "summary": "", "alert_group": group.id,
+    })
+
+
+def test_a_second_declare_from_the_same_alert_group_is_refused(client, token, service_account,
+                                                               validator, published, rita):
+    AlertRule.objects.create(alertname="DiskAlmostFull", action="confirm", severity="SEV3")
+    deliver(client, payload([alert(alertname="DiskAlmostFull")], group_key="disk"), token)
+    group = AlertGroup.objects.get()
+    client.force_login(rita)
+    assert _declare_from(client, group, validator, rita).status_code == 302
+    incident = Incident.objects.get()
+    # The same form sent again (a double click, a second tab): refused, with the reason.
+    response = _declare_from(client, group, validator, rita)
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert f"already handled by INC-{incident.pk}" in page
+    assert f'href="{incident.get_absolute_url()}"' in page
+    assert Incident.objects.count() == 1 and list(group.incidents.all()) == [incident]
+
+
+def test_a_person_declaring_after_the_worker_declared_is_refused(client, token, service_account,
+                                                                 validator, published, rita):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    deliver(client, payload([alert()]), token)
+    incident, group = Incident.objects.get(), AlertGroup.objects.get()
+    client.force_login(rita)
+    response = _declare_from(client, group, validator, rita)
+    assert response.status_code == 409 and f"INC-{incident.pk}" in response.content.decode()
+    assert Incident.objects.count() == 1
+
+
+def test_a_group_whose_incident_is_resolved_may_open_a_new_one(client, token, service_account,
+                                                               validator, published, rita):
+    AlertRule.objects.create(alertname="DiskAlmostFull", action="confirm", severity="SEV3")
+    deliver(client, payload([alert(alertname="DiskAlmostFull")], group_key="disk"), token)
+    group = AlertGroup.objects.get()
+    client.force_login(rita)
+    assert _declare_from(client, group, validator, rita).status_code == 302
+    Incident.objects.update(state=Incident.RESOLVED)
+    assert _declare_from(client, group, validator, rita).status_code == 302
+    assert group.incidents.count() == 2
