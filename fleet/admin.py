@@ -54,8 +54,8 @@ class AlertReceiverAdmin(admin.ModelAdmin):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ["alertname", "action", "severity", "description"]
-    list_filter = ["action", "severity"]
+    list_display = ["alertname", "environment", "node_role", "action", "severity", "description"]
+    list_filter = ["action", "severity", "environment", "node_role"]
 
 
 @admin.register(AlertDelivery)

@@ -229,3 +229,93 @@ def test_a_group_whose_incident_is_resolved_may_open_a_new_one(client, token, se
     Incident.objects.update(state=Incident.RESOLVED)
     assert _declare_from(client, group, validator, rita).status_code == 302
     assert group.incidents.count() == 2
+
+
+@pytest.fixture
+def scoped_stall_rules(db):
+    """The issue's example: a stall on a mainnet validator is a SEV1 at once; elsewhere, confirm."""
+    AlertRule.objects.create(alertname="BlockProductionStalled", environment="mainnet",
+                             node_role="validator", action="declare", severity="SEV1")
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="confirm", severity="SEV2")
+
+
+def test_a_stall_on_a_mainnet_validator_declares_sev1_at_once(client, token, service_account,
+                                                              validator, published,
+                                                              scoped_stall_rules):
+    deliver(client, payload([alert(instance="validator-1:9100")]), token)
+    incident = Incident.objects.get()
+    assert incident.severity == "SEV1" and list(incident.nodes.all()) == [validator]
+
+
+def test_a_stall_on_a_testnet_rpc_node_falls_to_the_next_rule_and_waits_for_a_person(
+        client, token, service_account, published, scoped_stall_rules):
+    Node.objects.create(name="rpc-test-1", environment="testnet", role="rpc")
+    deliver(client, payload([alert(instance="rpc-test-1:9100")]), token)
+    group = AlertGroup.objects.get()
+    assert Incident.objects.count() == 0
+    assert group.awaiting_confirmation and "(SEV2)" in group.confirmation_note
+
+
+def test_an_alert_out_of_every_rules_scope_is_only_recorded(client, token, service_account,
+                                                             published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", environment="mainnet",
+                             node_role="validator", action="declare", severity="SEV1")
+    Node.objects.create(name="validator-t", environment="testnet", role="validator")
+    Node.objects.create(name="rpc-1", environment="mainnet", role="rpc")
+    deliver(client, payload([alert(instance="validator-t:9100"), alert(instance="rpc-1:9100"),
+                             alert(instance="unregistered:9100")]), token)
+    assert Incident.objects.count() == 0
+    assert not AlertGroup.objects.get().awaiting_confirmation
+
+
+def test_a_declare_freezes_only_the_nodes_its_rule_covers(client, token, service_account, validator,
+                                                          published, scoped_stall_rules):
+    testnet = Node.objects.create(name="validator-t", environment="testnet", role="validator")
+    deliver(client, payload([alert(instance="validator-1:9100"),
+                             alert(instance="validator-t:9100")]), token)
+    incident = Incident.objects.get()
+    assert incident.severity == "SEV1" and list(incident.nodes.all()) == [validator]
+    assert testnet.name not in incident.summary
+
+
+def test_the_most_specific_rule_that_fits_the_node_wins(client, token, service_account, validator,
+                                                        published):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV3")
+    AlertRule.objects.create(alertname="BlockProductionStalled", environment="mainnet",
+                             action="confirm", severity="SEV2")
+    AlertRule.objects.create(alertname="BlockProductionStalled", environment="mainnet",
+                             node_role="validator", action="declare", severity="SEV1")
+    deliver(client, payload([alert(instance="validator-1:9100")]), token)
+    assert Incident.objects.get().severity == "SEV1"
+    # Without the narrowest rule, the mainnet rule applies (and not the stronger rule for any node).
+    Incident.objects.all().delete()
+    AlertRule.objects.filter(node_role="validator").delete()
+    deliver(client, payload([alert(instance="validator-1:9100", chain="b")], group_key="g2"), token)
+    assert Incident.objects.count() == 0
+    assert AlertGroup.objects.get(group_key="g2").awaiting_confirmation
+
+
+def test_one_alertname_takes_one_rule_per_scope(db):
+    from django.db import IntegrityError, transaction
+
+    AlertRule.objects.create(alertname="DiskAlmostFull", environment="mainnet")
+    AlertRule.objects.create(alertname="DiskAlmostFull")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AlertRule.objects.create(alertname="DiskAlmostFull", environment="mainnet")
+
+
+def test_the_demo_rules_declare_sev1_on_a_mainnet_validator_and_sev2_on_the_testnet_demo_node(
+        client, token, validator, published):
+    import io
+
+    from django.core.management import call_command
+
+    call_command("demo_alert", "--setup", stdout=io.StringIO())
+    demo = Node.objects.create(name="demo-validator", environment="testnet", role="validator")
+    rpc = Node.objects.create(name="rpc-1", environment="mainnet", role="rpc")
+    for node in (validator, demo, rpc):
+        deliver(client, payload([alert(instance=f"{node.name}:9100")], group_key=node.name), token)
+    assert Incident.objects.get(nodes=validator).severity == "SEV1"
+    assert Incident.objects.get(nodes=demo).severity == "SEV2"
+    assert not Incident.objects.filter(nodes=rpc).exists()
+    assert AlertGroup.objects.get(group_key="rpc-1").awaiting_confirmation
