@@ -62,6 +62,20 @@ def rule_for(alert: Alert, rules: list[AlertRule]) -> AlertRule | None:
         r.specificity, STRENGTH[r.action], -SEVERITY_RANK[r.severity]))
 
 
+def _where(alerts: list[Alert], held: set[int]) -> str:
+    """" on validator-1, validator-2 (not on this incident: not frozen by it)": which nodes fire.
+
+    Incidents take no nodes after they are declared, so a node that starts firing
+    in an attached group is named, for the commander to decide (declare it apart).
+    """
+    parts = [n.name if n.id in held else f"{n.name} (not on this incident: not frozen by it)"
+             for n in _nodes(alerts)]
+    label = settings.QPGOV_ALERT_NODE_LABEL
+    unmatched = sorted({a.labels.get(label, "") for a in alerts if a.node is None} - {""})
+    parts += [f"{label}={value} (no registered node)" for value in unmatched[:5]]
+    return f" on {', '.join(parts)}" if parts else ""
+
+
 def policy_for(alerts: list[Alert]) -> Policy:
     """What these alerts lead to, each judged by the rule that fits its node (`rule_for`)."""
     rules = list(AlertRule.objects.filter(alertname__in={a.alertname for a in alerts}))
@@ -115,9 +129,12 @@ def on_alert_changes(changes: Changes) -> None:
                 "nodes": [n.name for n in _nodes(changes.fired)]}
         if open_incidents:
             for incident in open_incidents:
+                held = set(incident.nodes.values_list("id", flat=True))
+                outside = [n.name for n in _nodes(changes.fired) if n.id not in held]
                 events.append(eventlog.entry(
-                    incident, "alert_firing", data=data,
-                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"))
+                    incident, "alert_firing", data={**data, "nodes_not_on_incident": outside},
+                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"
+                         f"{_where(changes.fired, held)}"))
         else:
             _act_on_firing(group, changes.fired)
     if changes.cleared:

@@ -319,3 +319,20 @@ def test_the_demo_rules_declare_sev1_on_a_mainnet_validator_and_sev2_on_the_test
     assert Incident.objects.get(nodes=demo).severity == "SEV2"
     assert not Incident.objects.filter(nodes=rpc).exists()
     assert AlertGroup.objects.get(group_key="rpc-1").awaiting_confirmation
+
+
+def test_a_further_node_firing_in_an_attached_group_is_named_on_the_incidents_timeline(
+        client, token, service_account, validator, published, rita):
+    AlertRule.objects.create(alertname="BlockProductionStalled", action="declare", severity="SEV1")
+    Node.objects.create(name="validator-2")
+    deliver(client, payload([alert()]), token)
+    incident = Incident.objects.get()
+    deliver(client, payload([alert(), alert(instance="validator-2:9100"),
+                             alert(instance="elsewhere:9100")]), token)
+    assert Incident.objects.count() == 1
+    firing = Event.objects.for_subject(incident).get(kind="alert_firing")
+    assert "validator-2 (not on this incident: not frozen by it)" in firing.note
+    assert "instance=elsewhere:9100 (no registered node)" in firing.note
+    assert firing.data["nodes_not_on_incident"] == ["validator-2"]
+    client.force_login(rita)
+    assert "validator-2 (not on this incident" in client.get(incident.get_absolute_url()).content.decode()
