@@ -137,6 +137,12 @@ def on_alert_changes(changes: Changes) -> None:
                          f"{_where(changes.fired, held)}"))
         else:
             _act_on_firing(group, changes.fired)
+    if changes.cleared and group.awaiting_confirmation:
+        # Nothing left firing that a rule asks to act on: there is nothing to confirm.
+        still = list(group.alerts.filter(status=Alert.FIRING).select_related("node")[:500])
+        if policy_for(still).action == AlertRule.RECORD:
+            group.awaiting_confirmation = False
+            AlertGroup.objects.filter(id=group.id).update(awaiting_confirmation=False)
     if changes.cleared:
         for incident in attached:
             events.append(eventlog.entry(

@@ -336,3 +336,36 @@ def test_a_further_node_firing_in_an_attached_group_is_named_on_the_incidents_ti
     assert firing.data["nodes_not_on_incident"] == ["validator-2"]
     client.force_login(rita)
     assert "validator-2 (not on this incident" in client.get(incident.get_absolute_url()).content.decode()
+
+
+def test_a_confirm_group_whose_alerts_all_resolved_no_longer_offers_the_declare(
+        client, token, service_account, validator, published, rita):
+    AlertRule.objects.create(alertname="DiskAlmostFull", action="confirm", severity="SEV3")
+    disk = [alert(alertname="DiskAlmostFull"), alert(alertname="DiskAlmostFull", chain="b")]
+    deliver(client, payload(disk, group_key="disk"), token)
+    group = AlertGroup.objects.get()
+    client.force_login(rita)
+    url = reverse("alerts:group", args=[group.id])
+    assert "Declare an incident from these alerts" in client.get(url).content.decode()
+    # One of two resolves: still something to confirm.
+    deliver(client, payload([disk[0], {**disk[1], "status": "resolved",
+                                       "endsAt": "2026-11-30T03:10:00Z"}], group_key="disk"), token)
+    group.refresh_from_db()
+    assert group.awaiting_confirmation
+    # Both resolved: nothing left to confirm, no button.
+    deliver(client, payload([alert(alertname="DiskAlmostFull", status="resolved"),
+                             alert(alertname="DiskAlmostFull", chain="b", status="resolved")],
+                            group_key="disk"), token)
+    group.refresh_from_db()
+    assert not group.awaiting_confirmation
+    page = client.get(url).content.decode()
+    assert "Declare an incident from these alerts" not in page and ">to confirm<" not in page
+
+
+def test_a_group_marked_to_confirm_with_nothing_firing_offers_no_declare(client, rita):
+    # A mark left from before the worker cleared it: the page judges by what fires now.
+    group = AlertGroup.objects.create(key_hash="d" * 64, group_key="old", awaiting_confirmation=True,
+                                      confirmation_note="DiskAlmostFull: confirm")
+    client.force_login(rita)
+    page = client.get(reverse("alerts:group", args=[group.id])).content.decode()
+    assert "Declare an incident from these alerts" not in page
