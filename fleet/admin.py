@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 
 from qpgov.admin import ReadOnlyAdmin
 
+from . import alert_policy
 from .models import (
     AlertDelivery,
     AlertGroup,
@@ -27,7 +28,8 @@ class NodeAdmin(ReadOnlyAdmin):
 
 @admin.register(AlertReceiver)
 class AlertReceiverAdmin(admin.ModelAdmin):
-    """Staff create receivers and rotate their tokens; a token is shown once, then only its hash is kept."""
+    """Staff create receivers and rotate their tokens; a token is shown once, then only its hash
+    is kept. Every change goes through fleet.alert_policy, which logs it (never the token)."""
 
     list_display = ["name", "active", "created_at", "token_rotated_at"]
     readonly_fields = ["token_rotated_at"]
@@ -36,16 +38,21 @@ class AlertReceiverAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         token = obj.issue_token() if not change else None
-        super().save_model(request, obj, form, change)
+        alert_policy.save_receiver(obj, request.user, token_issued=token is not None)
         if token:
             self._show_once(request, obj, token)
+
+    def delete_model(self, request, obj):
+        alert_policy.delete_receiver(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        for receiver in queryset:
+            alert_policy.delete_receiver(receiver, request.user)
 
     @admin.action(description="Rotate the token (the old one stops working at once)")
     def rotate_token(self, request, queryset):
         for receiver in queryset:
-            token = receiver.issue_token()
-            receiver.save(update_fields=["token_hash", "token_rotated_at"])
-            self._show_once(request, receiver, token)
+            self._show_once(request, receiver, alert_policy.rotate_token(receiver, request.user))
 
     def _show_once(self, request, receiver, token):
         messages.warning(request, f"Bearer token for {receiver.name}: {token} — copy it into "
@@ -54,8 +61,21 @@ class AlertReceiverAdmin(admin.ModelAdmin):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ["alertname", "action", "severity", "description"]
-    list_filter = ["action", "severity"]
+    """Rules decide what an alert declares with nobody looking: each change is logged
+    (fleet.alert_policy), with who made it and the values before and after."""
+
+    list_display = ["alertname", "environment", "node_role", "action", "severity", "description"]
+    list_filter = ["action", "severity", "environment", "node_role"]
+
+    def save_model(self, request, obj, form, change):
+        alert_policy.save_rule(obj, request.user)
+
+    def delete_model(self, request, obj):
+        alert_policy.delete_rule(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            alert_policy.delete_rule(rule, request.user)
 
 
 @admin.register(AlertDelivery)

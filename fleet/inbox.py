@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
 from qpgov import roles
 from qpgov.inbox import Item, Section, first
 
-from .models import AlertGroup
+from .models import Alert, AlertGroup
 
 
 def sections(user, now) -> list[Section]:
@@ -15,7 +17,13 @@ def sections(user, now) -> list[Section]:
         return []
     # Firing and not yet tied to any incident: someone has to look. (The relation is
     # the incidents app's, read by name only: fleet does not import incidents.)
+    # The Watchdog fires all the time by design (it proves monitoring is alive):
+    # a group in which nothing else fires is no one's work and is left out.
+    firing = Alert.objects.filter(group=OuterRef("pk"), status=Alert.FIRING)
+    watchdog = settings.QPGOV_ALERT_WATCHDOG_NAME
     groups = (AlertGroup.objects.filter(status=AlertGroup.FIRING, incidents__isnull=True)
+              .exclude(Exists(firing.filter(alertname=watchdog))
+                       & ~Exists(firing.exclude(alertname=watchdog)))
               .order_by("-awaiting_confirmation", "-last_received_at", "-id"))
     rows, total = first(groups)
     return [Section(

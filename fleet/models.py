@@ -279,7 +279,12 @@ class Alert(models.Model):
 
 
 class AlertRule(models.Model):
-    """What an alert with this alertname leads to: record it, ask a human, or declare at once."""
+    """What an alert with this alertname leads to: record it, ask a human, or declare at once.
+
+    A rule may be scoped to the environment and/or role of the node the alert is
+    on; for each alert the most specific rule that fits its node applies (see
+    `applies_to`, `specificity`). An alert no rule fits is recorded only.
+    """
 
     RECORD, CONFIRM, DECLARE = "record", "confirm", "declare"
     ACTIONS = [(RECORD, "record only"), (CONFIRM, "open for a human to confirm"),
@@ -288,17 +293,44 @@ class AlertRule(models.Model):
     # because fleet does not import incidents; incidents.alerts checks they agree.
     SEVERITIES = [("SEV1", "SEV1"), ("SEV2", "SEV2"), ("SEV3", "SEV3")]
 
-    alertname = models.CharField(max_length=200, unique=True)
+    alertname = models.CharField(max_length=200)
+    environment = models.CharField(
+        max_length=10, choices=Node.ENVIRONMENTS, blank=True,
+        help_text="Only alerts on nodes of this environment. Blank: any node, and alerts that "
+                  "name no registered node.")
+    node_role = models.CharField(
+        max_length=10, choices=Node.ROLES, blank=True,
+        help_text="Only alerts on nodes with this role. Blank: any node, and alerts that name "
+                  "no registered node.")
     action = models.CharField(max_length=10, choices=ACTIONS, default=RECORD)
     severity = models.CharField(max_length=4, choices=SEVERITIES, default="SEV2",
                                 help_text="For confirm (pre-filled) and declare.")
     description = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["alertname"]
+        ordering = ["alertname", "environment", "node_role"]
+        constraints = [models.UniqueConstraint(fields=["alertname", "environment", "node_role"],
+                                               name="one_alert_rule_per_scope")]
 
     def __str__(self):
-        return f"{self.alertname}: {self.get_action_display()}"
+        return f"{self.alertname}{self.scope_text}: {self.get_action_display()}"
+
+    @property
+    def scope_text(self) -> str:
+        """" on mainnet validator nodes", or "" for a rule on any node."""
+        if not (self.environment or self.node_role):
+            return ""
+        return f" on {' '.join(filter(None, [self.environment, self.node_role]))} nodes"
+
+    @property
+    def specificity(self) -> int:
+        return bool(self.environment) + bool(self.node_role)
+
+    def applies_to(self, node: Node | None) -> bool:
+        """Whether this rule fits an alert on `node` (None: the alert names no registered node)."""
+        if self.environment and (node is None or node.environment != self.environment):
+            return False
+        return not (self.node_role and (node is None or node.role != self.node_role))
 
 
 class MonitoringSilence(models.Model):

@@ -107,19 +107,21 @@ def alert_group(request: HttpRequest, group_id: int) -> HttpResponse:
     alerts_qs = group.alerts.select_related("node").order_by("status", "-starts_at", "id")
     incidents = list(group.incidents.all())
     open_incidents = [i for i in incidents if i.state not in ("resolved", "postmortem_drafted")]
-    rules = {r.alertname: r for r in AlertRule.objects.filter(
-        alertname__in=group.alerts.values("alertname"))}
+    # Every rule for these alertnames, whatever its scope: which one applies depends on each alert's node.
+    rules = AlertRule.objects.filter(alertname__in=group.alerts.values("alertname"))
+    firing_count = group.alerts.filter(status=Alert.FIRING).count()
     return render(request, "fleet/alert_group.html", {
         "group": group,
         "alerts": alerts_qs[:GROUP_ALERTS_SHOWN],
         "alert_count": group.alerts.count(),
-        "firing_count": group.alerts.filter(status=Alert.FIRING).count(),
+        "firing_count": firing_count,
         "shown": GROUP_ALERTS_SHOWN,
         "incidents": incidents,
         "open_incidents": open_incidents,
-        "rules": rules.values(),
+        "rules": rules,
         "deliveries": group.deliveries.order_by("-id")[:20],
-        "can_declare": (group.awaiting_confirmation and not open_incidents
+        # Nothing firing any more: nothing to declare from (the worker clears the mark too).
+        "can_declare": (group.awaiting_confirmation and firing_count and not open_incidents
                         and roles.can(request.user, "declare_incident")),
     })
 

@@ -2,16 +2,18 @@
 
 fleet.alerts stores the alerts and calls `on_alert_changes` (registered in
 IncidentsConfig.ready) inside its transaction, with the alert group locked. Per
-alert rule (fleet.models.AlertRule, by alertname) a firing alert is recorded
-only, waits for a human to confirm on the alert page, or declares an incident at
-once through services.declare. A group already attached to an open incident adds
-to that incident's timeline instead of opening another. A cleared alert only
-says so on the timeline: it never resolves an incident or unfreezes a node.
+alert rule (fleet.models.AlertRule, by alertname and the environment and role of
+the alert's node) a firing alert is recorded only, waits for a human to confirm
+on the alert page, or declares an incident at once through services.declare. A
+group already attached to an open incident adds to that incident's timeline
+instead of opening another. A cleared alert only says so on the timeline: it
+never resolves an incident or unfreezes a node.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -41,15 +43,49 @@ def _nodes(alerts: list[Alert]):
     return sorted({a.node for a in alerts if a.node is not None}, key=lambda n: n.name)
 
 
-def policy_for(alerts: list[Alert]) -> tuple[str, str, list[AlertRule]]:
-    """The strongest action the alerts' rules ask for, its most severe severity, and the rules.
+SEVERITY_RANK = {code: rank for rank, (code, _) in enumerate(AlertRule.SEVERITIES)}
 
-    An alertname without a rule is recorded only.
+
+class Policy(NamedTuple):
+    action: str  # the strongest action the alerts' rules ask for
+    severity: str  # the most severe severity among the rules asking for it
+    rules: list[AlertRule]  # the rule that applies to each alert (no duplicates)
+    alerts: list[Alert]  # the alerts whose rule asks for `action`: what it acts on
+
+
+def rule_for(alert: Alert, rules: list[AlertRule]) -> AlertRule | None:
+    """The rule for one alert: of the rules for its alertname that fit its node, the most
+    specific (environment and role, then one of them, then neither); among equally specific
+    ones the strongest, then the most severe. None: no rule fits, the alert is recorded only."""
+    fitting = [r for r in rules if r.alertname == alert.alertname and r.applies_to(alert.node)]
+    return max(fitting, default=None, key=lambda r: (
+        r.specificity, STRENGTH[r.action], -SEVERITY_RANK[r.severity]))
+
+
+def _where(alerts: list[Alert], held: set[int]) -> str:
+    """" on validator-1, validator-2 (not on this incident: not frozen by it)": which nodes fire.
+
+    Incidents take no nodes after they are declared, so a node that starts firing
+    in an attached group is named, for the commander to decide (declare it apart).
     """
+    parts = [n.name if n.id in held else f"{n.name} (not on this incident: not frozen by it)"
+             for n in _nodes(alerts)]
+    label = settings.QPGOV_ALERT_NODE_LABEL
+    unmatched = sorted({a.labels.get(label, "") for a in alerts if a.node is None} - {""})
+    parts += [f"{label}={value} (no registered node)" for value in unmatched[:5]]
+    return f" on {', '.join(parts)}" if parts else ""
+
+
+def policy_for(alerts: list[Alert]) -> Policy:
+    """What these alerts lead to, each judged by the rule that fits its node (`rule_for`)."""
     rules = list(AlertRule.objects.filter(alertname__in={a.alertname for a in alerts}))
-    action = max((r.action for r in rules), key=STRENGTH.__getitem__, default=AlertRule.RECORD)
-    severity = min((r.severity for r in rules if r.action == action), default="SEV2")
-    return action, severity, rules
+    # Pairs, not a dict: an alert just upserted may have no primary key to hash by.
+    chosen = [(alert, rule) for alert in alerts if (rule := rule_for(alert, rules))]
+    action = max((r.action for _, r in chosen), key=STRENGTH.__getitem__, default=AlertRule.RECORD)
+    acting = [(a, r) for a, r in chosen if r.action == action]
+    severity = min((r.severity for _, r in acting), key=SEVERITY_RANK.__getitem__, default="SEV2")
+    applied = list({r.pk: r for _, r in chosen}.values())
+    return Policy(action, severity, applied, [a for a, _ in acting])
 
 
 def incident_draft(group: AlertGroup, alerts: list[Alert], severity: str) -> dict:
@@ -93,11 +129,20 @@ def on_alert_changes(changes: Changes) -> None:
                 "nodes": [n.name for n in _nodes(changes.fired)]}
         if open_incidents:
             for incident in open_incidents:
+                held = set(incident.nodes.values_list("id", flat=True))
+                outside = [n.name for n in _nodes(changes.fired) if n.id not in held]
                 events.append(eventlog.entry(
-                    incident, "alert_firing", data=data,
-                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"))
+                    incident, "alert_firing", data={**data, "nodes_not_on_incident": outside},
+                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"
+                         f"{_where(changes.fired, held)}"))
         else:
             _act_on_firing(group, changes.fired)
+    if changes.cleared and group.awaiting_confirmation:
+        # Nothing left firing that a rule asks to act on: there is nothing to confirm.
+        still = list(group.alerts.filter(status=Alert.FIRING).select_related("node")[:500])
+        if policy_for(still).action == AlertRule.RECORD:
+            group.awaiting_confirmation = False
+            AlertGroup.objects.filter(id=group.id).update(awaiting_confirmation=False)
     if changes.cleared:
         for incident in attached:
             events.append(eventlog.entry(
@@ -109,13 +154,15 @@ def on_alert_changes(changes: Changes) -> None:
 
 
 def _act_on_firing(group: AlertGroup, fired: list[Alert]) -> None:
-    action, severity, _ = policy_for(fired)
+    action, severity, _, acting = policy_for(fired)
     if action == AlertRule.RECORD:
         return
     if action == AlertRule.CONFIRM:
-        _await_confirmation(group, f"{_names(fired)}: the rule asks a human to confirm ({severity})")
+        _await_confirmation(group, f"{_names(acting)}: the rule asks a human to confirm ({severity})")
         return
-    draft = incident_draft(group, fired, severity)
+    # Only the alerts whose rule asked for the declare: a node out of the rule's
+    # scope (a testnet node in the same group) is not frozen on its word.
+    draft = incident_draft(group, acting, severity)
     declarer, commander = _service_account()
     reason = None
     if declarer is None:
@@ -133,7 +180,7 @@ def _act_on_firing(group: AlertGroup, fired: list[Alert]) -> None:
             log.info("alert group %s declared INC-%s", group.id, incident.pk)
             return
     # The rule wanted an incident at once and could not have one: a human must see it.
-    _await_confirmation(group, f"{_names(fired)}: could not declare at once: {reason}")
+    _await_confirmation(group, f"{_names(acting)}: could not declare at once: {reason}")
 
 
 def declare_initial(group_id: str) -> dict:
@@ -147,7 +194,8 @@ def declare_initial(group_id: str) -> dict:
                   .order_by("starts_at")[:500])
     if not firing:
         return {"alert_group": group.id}
-    _, severity, _ = policy_for(firing)
-    draft = incident_draft(group, firing, severity)
+    policy = policy_for(firing)
+    # The alerts the rules ask to act on; with none (recorded only), all of them.
+    draft = incident_draft(group, policy.alerts or firing, policy.severity)
     return {**draft, "nodes": [n.id for n in draft["nodes"]],
             "detected_at": draft["detected_at"].strftime("%Y-%m-%d %H:%M:%S"), "alert_group": group.id}

@@ -36,7 +36,10 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
     if not nodes:
         raise ValidationError("Name at least one affected node.")
     book = runbook.get()
+    alert_groups = list(alert_groups)
     with transaction.atomic():
+        if alert_groups:
+            _claim_alert_groups(alert_groups)
         # Lock the nodes (in id order) and read them afresh: the response is driven
         # from the copy taken here, and an unfreeze under way finishes first.
         wanted = {n.id for n in nodes}
@@ -55,7 +58,6 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         withdrawn = list(IncidentNode.objects.select_related("incident").filter(
             node__in=nodes, unfreeze_requested_at__isnull=False))
         IncidentNode.objects.filter(id__in=[m.id for m in withdrawn]).update(unfreeze_requested_at=None)
-        alert_groups = list(alert_groups)
         if alert_groups:
             incident.alert_groups.set(alert_groups)
             AlertGroup.objects.filter(id__in=[g.id for g in alert_groups]).update(
@@ -86,6 +88,27 @@ def declare(*, title: str, severity: str, nodes, declared_by, commander=None, su
         advance(incident, [detected, declared, *withdrawals], locked=True,
                 steps=steps if all(s.pk for s in steps) else None)
     return incident
+
+
+def _claim_alert_groups(groups) -> None:
+    """Lock the alert groups an incident is declared from; refuse one an open incident holds.
+
+    Two declares from one group (a double submit, or a person and the worker's
+    automatic declare) queue on these locks: the second finds the first's
+    incident and is refused, so a group opens one incident at a time. The worker
+    (fleet.alerts.ingest) locks the group before the nodes too, the same order.
+    """
+    locked = list(AlertGroup.objects.select_for_update().filter(id__in={g.id for g in groups})
+                  .order_by("id"))
+    if len(locked) != len({g.id for g in groups}):
+        raise ValidationError("An alert group was removed meanwhile; declare again.")
+    incident = (Incident.objects.filter(alert_groups__in=locked, state__in=Incident.OPEN_STATES)
+                .order_by("pk").first())
+    if incident is not None:
+        raise Conflict(
+            f"These alerts are already handled by INC-{incident.pk} ({incident.get_state_display()}): "
+            "its timeline takes their further alerts, so no second incident was declared.",
+            links=[(f"Go to INC-{incident.pk}", incident.get_absolute_url())])
 
 
 def _step_for_update(incident: Incident, step_id: int) -> ResponseStep:

@@ -120,6 +120,11 @@ def declare(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             form.add_error(None, exc)
+        except Conflict as exc:
+            # The alert group has its incident already (a double submit, or the worker's
+            # automatic declare came first): say which, keep what was typed.
+            messages.error(request, refusal(str(exc), exc.links))
+            return render(request, "incidents/declare.html", {"form": form}, status=409)
         else:
             messages.success(request, f"INC-{incident.pk} declared; the response is queued.")
             return redirect(incident)

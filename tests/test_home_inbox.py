@@ -125,3 +125,25 @@ def test_firing_alerts_without_an_incident_wait_for_the_alert_readers(client, ol
     assert "alertname=BlockProductionHalted" in alerts and lonely.get_absolute_url() in alerts
     assert "awaiting confirmation" in alerts
     assert "PeersLow" not in alerts and "DiskFull" not in alerts
+
+
+def test_the_always_firing_watchdog_is_never_a_firing_alert_without_an_incident(client, olga,
+                                                                                 settings):
+    from fleet.models import AlertReceiver
+    from tests.alert_payloads import alert, payload
+    from tests.test_alerts_intake import deliver
+
+    receiver = AlertReceiver(name="am")
+    token = receiver.issue_token()
+    receiver.save()
+    watchdog = settings.QPGOV_ALERT_WATCHDOG_NAME
+    deliver(client, payload([alert(alertname=watchdog, instance="prometheus:9090")],
+                            group_key=f'{{}}:{{alertname="{watchdog}"}}'), token)
+    alerts = section(home(client, olga), "Firing alerts without an incident")
+    assert watchdog not in alerts and "No alert is firing without an incident." in alerts
+    # A real alert in the same group (group_by left empty) still shows the group.
+    deliver(client, payload([alert(alertname=watchdog, instance="prometheus:9090"),
+                             alert(instance="validator-9:9100")],
+                            group_key=f'{{}}:{{alertname="{watchdog}"}}'), token)
+    alerts = section(home(client, olga), "Firing alerts without an incident")
+    assert f"alertname={watchdog}" in alerts

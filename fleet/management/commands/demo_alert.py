@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from fleet.models import AlertReceiver, AlertRule, hash_token
+from fleet.models import AlertReceiver, AlertRule, Node, hash_token
 from qpgov import roles
 
 # Dev only, like the demo accounts' password: the demo receiver's bearer token.
@@ -44,7 +44,8 @@ def sample_payload(node: str, *, resolved: bool) -> dict:
 class Command(BaseCommand):
     help = ("Post a sample Alertmanager alert (payload version 4) to the running qpgov, as "
             "Alertmanager would (dev mode only). --setup creates the demo receiver, the "
-            "'alertmanager' service account and a rule that declares a SEV2 at once.")
+            "'alertmanager' service account and the demo's alert rules (a stall on a mainnet "
+            "validator declares SEV1, on a testnet node SEV2, elsewhere it waits to be confirmed).")
 
     def add_arguments(self, parser):
         parser.add_argument("--setup", action="store_true", help="create the demo receiver and rule")
@@ -82,10 +83,21 @@ class Command(BaseCommand):
         service.set_unusable_password()
         service.save()
         service.groups.set(Group.objects.filter(name=roles.RESPONDERS))
-        AlertRule.objects.update_or_create(alertname=DEMO_ALERT, defaults={
-            "action": AlertRule.DECLARE, "severity": "SEV2",
-            "description": "Demo: block production stalled declares at once."})
-        AlertRule.objects.get_or_create(alertname="DiskAlmostFull", defaults={
-            "action": AlertRule.CONFIRM, "severity": "SEV3"})
+        # The issue's example, scoped: a stall on a mainnet validator is a SEV1 at once (and
+        # the change freeze). The demo node is a testnet validator: its stall declares a SEV2
+        # at once, so a newcomer sees an incident without freezing the demo's changes; a
+        # stall anywhere else waits for a person to confirm.
+        for environment, role, action, severity, description in [
+            (Node.MAINNET, "validator", AlertRule.DECLARE, "SEV1",
+             "Block production halted on a mainnet validator: declare at once."),
+            (Node.TESTNET, "", AlertRule.DECLARE, "SEV2",
+             "Demo: a testnet stall declares at once, without the mainnet freeze."),
+            ("", "", AlertRule.CONFIRM, "SEV2", "Any other node: a person confirms."),
+        ]:
+            AlertRule.objects.update_or_create(
+                alertname=DEMO_ALERT, environment=environment, node_role=role,
+                defaults={"action": action, "severity": severity, "description": description})
+        AlertRule.objects.get_or_create(alertname="DiskAlmostFull", environment="", node_role="",
+                                        defaults={"action": AlertRule.CONFIRM, "severity": "SEV3"})
         self.stdout.write(f"demo alert receiver ready (token {DEMO_TOKEN}); "
                           f"`manage.py demo_alert` posts a sample alert")
