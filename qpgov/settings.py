@@ -304,7 +304,10 @@ CELERY_TASK_ROUTES = {
     "incidents.unfreeze_node": {"queue": INCIDENT_STEPS_QUEUE},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Each app adds its periodic sweeps here; exactly one beat runs in production.
+# Each app adds its periodic sweeps here. Production runs two beats on two hosts (no
+# single point of failure), so every sweep must be safe to run twice at once: it claims
+# its work with a row lock, a conditional update or a unique constraint
+# (tests/test_beat_redundancy.py; docs/operations.md "Beat: run two").
 CELERY_BEAT_SCHEDULE = {
     "decide-due-proposals": {
         "task": "changes.tasks.decide_due_proposals",
