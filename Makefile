@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Web server, Celery worker and Celery beat as three processes; Ctrl-C stops all.
+# Web server, two Celery workers (default queue, incident steps) and Celery beat; Ctrl-C stops all.
 run: export QPGOV_ENV ?= dev
 run: install
 	$(PY) manage.py checkpoint_key --generate

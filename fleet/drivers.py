@@ -13,7 +13,9 @@ below; the incident runbook's retry policies name them (incidents.runbook).
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
+import signal
 import string
 import subprocess
 import tempfile
@@ -247,8 +249,8 @@ class CommandDriver:
         self._confine_remote(node, name)
         timeout = self.timeout if name in self.STREAMING else self.freeze_timeout
         try:
-            proc = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.PIPE,
+            proc = _run_in_own_group(
+                argv, stdout=stdout or subprocess.PIPE,
                 stderr=subprocess.PIPE if stdout else subprocess.STDOUT, timeout=timeout,
             )
         except subprocess.TimeoutExpired as exc:
@@ -282,6 +284,34 @@ class CommandDriver:
             spool.close()
             raise
         return Stream(spool, size, digest.hexdigest(), result)
+
+
+def _run_in_own_group(argv: list[str], stdout, stderr, timeout: float):
+    """subprocess.run, except that a timeout kills every process the command started.
+
+    subprocess.run kills only its direct child: a `sh node.sh stop` whose hung
+    `systemctl` or `sleep` was not exec'd would keep running (and holding the
+    node) after the step gave up on it. The command gets its own session, hence
+    its own process group, and a timeout kills the whole group. A process the
+    command left running on purpose (a service it started) is untouched when
+    the command ends in time.
+    """
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:  # the timeout, or the worker being interrupted
+            _kill_group(proc.pid)
+            proc.wait()
+            raise  # a TimeoutExpired carries the output read so far
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the group's id is its leader's pid
+    except ProcessLookupError:
+        pass  # every process of the group had ended already
 
 
 def _placeholders(words: list[str]) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -363,8 +364,15 @@ class CheckRun(models.Model):
     FIRST_READINGS, SECOND_READINGS = 1, 2
     SCHEDULE, DEMAND = "schedule", "demand"
     TRIGGERS = [(SCHEDULE, "daily schedule"), (DEMAND, "on demand")]
+    # What the first scheduled run follows: no run started before it.
+    NO_EARLIER_RUN = datetime(1970, 1, 1, tzinfo=UTC)
 
     trigger = models.CharField(max_length=10, choices=TRIGGERS)
+    # A scheduled run's place in the schedule: when the scheduled run before it
+    # started (NO_EARLIER_RUN for the first). Unique among scheduled runs, so two
+    # beats' sweeps that both found the daily run due after the same run start it
+    # once between them; the database refuses the second (fleet.tasks.sweep_checks).
+    follows_scheduled_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True,
                                      blank=True, related_name="+")
     nodes = models.ManyToManyField(Node, related_name="check_runs")
@@ -379,6 +387,9 @@ class CheckRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "due_at"])]
+        constraints = [models.UniqueConstraint(
+            fields=["follows_scheduled_at"], condition=models.Q(trigger="schedule"),
+            name="one_scheduled_check_run_after_each")]
 
     def __str__(self):
         return f"check run {self.pk} ({self.get_trigger_display()})"

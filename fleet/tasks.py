@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # Ten thousand alerts take seconds; a worker holding a delivery this long has died.
 DELIVERY_LEASE = timedelta(minutes=10)
-# A delivery still "received" this long after it arrived has lost its message.
+# A delivery still "received" this long after it arrived, or a check run still queued
+# this long past due, has lost its message.
 SWEEP_GRACE = timedelta(seconds=60)
 # A delivery that failed this many times waits for a human (it is on the alerts page).
 MAX_ATTEMPTS = 5
@@ -149,16 +150,11 @@ def check_watchdog() -> str:
     return "silent" if silent else "alive"
 
 
-log = logging.getLogger(__name__)
-
-# A queued run this long past due is assumed to have lost its message.
-SWEEP_GRACE = timedelta(seconds=60)
-
-
-def start_run(nodes, trigger: str, requested_by=None) -> CheckRun:
+def start_run(nodes, trigger: str, requested_by=None, follows_scheduled_at=None) -> CheckRun:
     """Save a queued run over `nodes` and send its message once the transaction commits."""
     with transaction.atomic():
-        run = CheckRun.objects.create(trigger=trigger, requested_by=requested_by)
+        run = CheckRun.objects.create(trigger=trigger, requested_by=requested_by,
+                                      follows_scheduled_at=follows_scheduled_at)
         run.nodes.set(nodes)
         send_on_commit(run_checks, run.id)
     return run
@@ -211,10 +207,27 @@ def run_checks(self, run_id: int) -> None:
                                     finished_at=timezone.now())
 
 
-def checks_due(now) -> bool:
-    """True when no scheduled run has started within the last QPGOV_NODE_CHECK_EVERY_HOURS."""
-    since = now - timedelta(hours=settings.QPGOV_NODE_CHECK_EVERY_HOURS)
-    return not CheckRun.objects.filter(trigger=CheckRun.SCHEDULE, created_at__gt=since).exists()
+def start_scheduled_run(now) -> CheckRun | None:
+    """Start the daily run over every node when no scheduled run has started within the
+    last QPGOV_NODE_CHECK_EVERY_HOURS; None when it is not due or another sweep started it.
+
+    Two beats sweep at once (docs/operations.md). Both may find the run due after the
+    same last run; the new run records which run it follows, that is unique among
+    scheduled runs, so PostgreSQL makes the second insert wait for the first and then
+    refuses it. The due test and the run to follow come from one read, so a sweep
+    that reads after the other's commit sees the new run and starts nothing.
+    """
+    last = (CheckRun.objects.filter(trigger=CheckRun.SCHEDULE).order_by("-created_at")
+            .values_list("created_at", flat=True).first())
+    if last is not None and last > now - timedelta(hours=settings.QPGOV_NODE_CHECK_EVERY_HOURS):
+        return None
+    if not Node.objects.exists():
+        return None
+    try:
+        return start_run(Node.objects.all(), CheckRun.SCHEDULE,
+                         follows_scheduled_at=last or CheckRun.NO_EARLIER_RUN)
+    except IntegrityError:
+        return None  # the other beat's sweep started this run a moment ago
 
 
 @shared_task(name="fleet.sweep_checks")
@@ -222,8 +235,7 @@ def sweep_checks() -> dict:
     """Start the daily run when due, expire dead leases, re-dispatch stranded runs; every minute."""
     now = timezone.now()
     counts = {"started": 0, "expired": 0, "redispatched": 0}
-    if checks_due(now) and Node.objects.exists():
-        start_run(Node.objects.all(), CheckRun.SCHEDULE)
+    if start_scheduled_run(now) is not None:
         counts["started"] = 1
     # A run whose worker died goes back to the queue at the same stage; its
     # stage runs again and replaces what the dead worker recorded.

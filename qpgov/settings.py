@@ -294,17 +294,21 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
-# Incident steps have their own queue, so that thousands of e-mails, webhooks or
-# scheduled jobs waiting in the default queue never delay a freeze. Every worker
-# must consume it (`-Q celery,incident-steps`, as Procfile.dev and the systemd
-# unit do), or a worker dedicated to it (`-Q incident-steps`). docs/operations.md.
+# Incident steps have their own queue and their own worker (`-Q incident-steps`:
+# the `steps` line of Procfile.dev, qpgov-steps.service), so that thousands of
+# e-mails, webhooks or a long check run in the default queue never hold the
+# process a freeze needs. The default worker consumes `-Q celery` only: on the
+# file-system broker two workers must never poll the same queue. docs/operations.md.
 INCIDENT_STEPS_QUEUE = "incident-steps"
 CELERY_TASK_ROUTES = {
     "incidents.run_step": {"queue": INCIDENT_STEPS_QUEUE},
     "incidents.unfreeze_node": {"queue": INCIDENT_STEPS_QUEUE},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Each app adds its periodic sweeps here; exactly one beat runs in production.
+# Each app adds its periodic sweeps here. Production runs two beats on two hosts (no
+# single point of failure), so every sweep must be safe to run twice at once: it claims
+# its work with a row lock, a conditional update or a unique constraint
+# (tests/test_beat_redundancy.py; docs/operations.md "Beat: run two").
 CELERY_BEAT_SCHEDULE = {
     "decide-due-proposals": {
         "task": "changes.tasks.decide_due_proposals",

@@ -212,9 +212,12 @@ def process_env(django_db_setup):
 class WorkerProcess:
     """A real `celery worker` process; `restart()` and `kill()` are for fault tests."""
 
-    def __init__(self, env, log_path: Path):
+    def __init__(self, env, log_path: Path, queues: str = f"celery,{settings.INCIDENT_STEPS_QUEUE}",
+                 name: str = "test"):
         self.env = env
         self.log_path = log_path
+        self.queues = queues
+        self.name = name
         self.proc = None
 
     def start(self, timeout=60):
@@ -222,9 +225,9 @@ class WorkerProcess:
         start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "qpgov", "worker", "--pool=solo",
-             "-Q", f"celery,{settings.INCIDENT_STEPS_QUEUE}",
+             "-Q", self.queues,
              "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"test-{os.getpid()}@%h"],
+             "--hostname", f"{self.name}-{os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout

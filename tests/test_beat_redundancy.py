@@ -2,17 +2,23 @@
 
 docs/operations.md runs two beats (on two hosts) so that beat is not a single
 point of failure; that is safe only because every sweep claims its work with a
-row lock or a conditional update. The proposal sweep's half is proven in
-tests/test_changes_races.py; this is the incident sweep's. PostgreSQL only.
+row lock, a conditional update or a unique constraint. The proposal sweep's half
+is proven in tests/test_changes_races.py; this file proves the incident sweep's and
+the daily node checks'. The two "beats" are two sweep functions in threads, each on
+its own database connection, released together on a barrier: that is the race two
+`celery beat` processes on two hosts would run, without the minute between ticks.
+PostgreSQL only.
 """
 
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
-from fleet.models import Node
+from fleet import tasks as fleet_tasks
+from fleet.models import CheckRun, Node
 from incidents import runbook, services
 from incidents.models import NotificationDelivery, ResponseStep
 from incidents.tasks import sweep_steps
@@ -62,3 +68,35 @@ def test_two_beats_sweeping_at_once_expire_a_lease_and_remind_the_council_once(
     assert eventlog.verify()[1] is None
     with capsys.disabled():
         print(f"\n  race: {REPETITIONS} repetitions x (two beats sweep at once) on {connection.vendor}")
+
+
+def test_two_beats_sweeping_at_once_start_the_daily_check_run_once(monkeypatch, capsys):
+    # Each run's message is captured: a second run would be a second pass of every
+    # check command on every node, and readings (and uptime) recorded twice.
+    sent = []
+
+    class Result:
+        id = "captured"
+
+    def apply_async(args=(), **options):
+        sent.append(args[0])
+        return Result()
+
+    monkeypatch.setattr(fleet_tasks.run_checks, "apply_async", apply_async)
+    Node.objects.create(name="validator-1")
+    for _ in range(REPETITIONS):
+        # Every repetition begins where the daily run is due: the last one is now a day
+        # old (or, the first time, there has never been one).
+        CheckRun.objects.update(created_at=F("created_at") - timedelta(days=1))
+        before = CheckRun.objects.count()
+        sent.clear()
+
+        results = run_together(fleet_tasks.sweep_checks, fleet_tasks.sweep_checks)
+
+        assert [status for status, _ in results] == ["ok", "ok"], results
+        assert sum(counts["started"] for _, counts in results) == 1, results
+        assert CheckRun.objects.count() == before + 1
+        assert len(sent) == 1  # one run's message, not two
+    with capsys.disabled():
+        print(f"\n  race: {REPETITIONS} repetitions x (two beats start the daily checks) "
+              f"on {connection.vendor}")

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fleet import checks, tasks
@@ -269,6 +270,20 @@ def test_the_sweep_starts_the_daily_run_once_a_day(scripted_node, sent):
         clock.shift(timedelta(minutes=2))
         assert tasks.sweep_checks()["started"] == 1
     assert CheckRun.objects.count() == 2
+
+
+def test_the_database_refuses_a_second_scheduled_run_after_the_same_run(scripted_node, sent):
+    # Two beats' sweeps that both found the run due start it once: the second insert is
+    # refused (the race itself runs on PostgreSQL in tests/test_beat_redundancy.py).
+    first = tasks.start_scheduled_run(timezone.now())
+    assert first.follows_scheduled_at == CheckRun.NO_EARLIER_RUN
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CheckRun.objects.create(trigger=CheckRun.SCHEDULE, follows_scheduled_at=first.follows_scheduled_at)
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1), tick=False):
+        second = tasks.start_scheduled_run(timezone.now())
+    assert second.follows_scheduled_at == first.created_at
+    tasks.start_run([scripted_node], CheckRun.DEMAND)  # runs on demand are not in the schedule
+    tasks.start_run([scripted_node], CheckRun.DEMAND)
 
 
 def test_the_sweep_requeues_a_run_whose_worker_died_and_resends_stranded_ones(scripted_node, sent):

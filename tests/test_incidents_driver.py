@@ -4,6 +4,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -17,6 +19,7 @@ from fleet.models import Node
 from incidents import runbook, services
 from incidents.models import NotificationDelivery, ResponseStep
 from incidents.tasks import run_step
+from tests.conftest import wait_for
 
 FAKE_SSH = f"sh {DEMO_DIR}/fake-ssh.sh -o BatchMode=yes {{target}} --"
 
@@ -72,6 +75,33 @@ def test_a_hanging_command_times_out(settings, demo_node):
     settings.QPGOV_NODE_COMMANDS = {"snapshot": "sleep 5"}
     with pytest.raises(Timeout):
         CommandDriver(timeout=0.2).snapshot(demo_node)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; a killed process no one has reaped yet (a zombie) is not alive."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("name", ["freeze", "snapshot"])
+def test_a_timed_out_command_takes_the_processes_it_started_with_it(settings, demo_node, tmp_path,
+                                                                    name):
+    # The shell is not exec'd into its child: killing only the shell would leave the
+    # sleep running, a stop still hanging against the node after the step gave up on it.
+    pidfile = tmp_path / "child.pid"
+    settings.QPGOV_NODE_COMMANDS = {name: f"sh -c 'sleep 60 & echo $! > {pidfile}; wait; echo done'"}
+    driver = CommandDriver(timeout=1, freeze_timeout=1)
+    try:
+        with pytest.raises(Timeout):
+            driver.freeze(demo_node) if name == "freeze" else driver.snapshot(demo_node)
+        child = int(pidfile.read_text())
+        wait_for(lambda: not _alive(child), timeout=5, message=f"the {name} command's child to end")
+    finally:
+        if pidfile.exists() and _alive(child := int(pidfile.read_text())):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_stream_output_is_hashed_as_it_is_spooled(demo_node):
