@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("fleet", "0005_alert_body_retention")]
+    dependencies = [("fleet", "0006_alert_rule_scope")]
 
     operations = [
         migrations.AddField("checkrun", "follows_scheduled_at",
