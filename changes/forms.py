@@ -12,47 +12,9 @@ from qpgov import compliance
 from qpgov.text import SingleLineTextMixin
 
 from . import conflicts, policy
+from .content import ATTESTATION, EMERGENCY_RECORD, REQUIRED_TEXT, substantive
 from .models import Freeze, Proposal, Vote
 
-# Text that stands in for content without being content.
-PLACEHOLDERS = {
-    "n/a", "na", "none", "nil", "tbd", "tba", "todo", "to do", "revert", "rollback",
-    "roll back", "undo", "same", "see above", "as above", "later", "-", "--", ".", "...", "?",
-    "x", "xx", "xxx", "lorem ipsum", "test", "asdf", "nothing", "no", "yes", "ok",
-}
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def substantive(text: str, min_words: int, what: str) -> str:
-    """Return stripped text, or raise a ValidationError if it is empty or a placeholder."""
-    text = (text or "").strip()
-    if "\x00" in text:
-        raise forms.ValidationError("Remove the NUL character from this text.")
-    if not text:
-        raise forms.ValidationError(f"Write {what}.")
-    lowered = " ".join(text.lower().split()).strip(" .!")
-    if lowered in PLACEHOLDERS or lowered.startswith(("lorem ipsum", "tbd", "n/a")):
-        raise forms.ValidationError(f'"{text[:40]}" is a placeholder. Write {what}.')
-    words = _WORD.findall(text)
-    if len(words) < min_words:
-        raise forms.ValidationError(
-            f"Too short to review: write {what} in at least {min_words} words."
-        )
-    return text
-
-
-# field -> (minimum words, what the message asks for)
-REQUIRED_TEXT = {
-    "title": (3, "a title of at least three words"),
-    "summary": (8, "a summary of what changes and where"),
-    "motivation": (8, "why this change is needed"),
-    "change": (8, "the change itself: exact configuration, commands or procedure"),
-    "components": (1, "the affected components"),
-    "risk_assessment": (6, "what could go wrong and how likely it is"),
-    "rollback_trigger": (5, "the observable condition that triggers a rollback"),
-    "rollback_steps": (8, "the rollback steps, in order"),
-    "rollback_verification": (6, "how to verify that the rollback worked"),
-}
 _CONFIG_KEY = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
 
 
@@ -174,14 +136,12 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
                                           "p2p.max_peers, comma separated.")
         else:
             data["config_keys"] = ", ".join(policy.parse_keys(keys))
-        if self._category(data) == policy.OPS and "determinism_attestation" in self.fields:
+        name, min_words, what = ATTESTATION
+        if self._category(data) == policy.OPS and name in self.fields:
             try:
-                data["determinism_attestation"] = substantive(
-                    data.get("determinism_attestation", ""), 12,
-                    "why this change cannot affect block production or state transitions, "
-                    "with the configs and components it touches")
+                data[name] = substantive(data.get(name, ""), min_words, what)
             except forms.ValidationError as exc:
-                self.add_error("determinism_attestation", exc)
+                self.add_error(name, exc)
 
     def _clean_emergency(self, data):
         if "emergency" not in self.fields or not data.get("emergency"):
@@ -204,10 +164,7 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
             if not set(n.pk for n in nodes) & set(incident.nodes.values_list("pk", flat=True)):
                 self.add_error("nodes", f"Name the nodes of INC-{incident.pk} this emergency "
                                         "change acts on.")
-        for name, (words, what) in {
-            "emergency_justification": (8, "why the change cannot wait for a normal review"),
-            "on_call": (1, "who is on call"),
-        }.items():
+        for name, (words, what) in EMERGENCY_RECORD.items():
             try:
                 data[name] = substantive(data.get(name, ""), words, what)
             except forms.ValidationError as exc:

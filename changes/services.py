@@ -21,7 +21,7 @@ from django.utils import timezone
 from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
 
-from . import conflicts, freezes, notify, policy
+from . import conflicts, content, freezes, notify, policy
 from .models import (
     CONTENT_FIELDS,
     LATER_CONTENT_FIELDS,
@@ -150,6 +150,16 @@ def emergency_problem(proposal: Proposal) -> str | None:
     return None
 
 
+def content_problem(proposal: Proposal) -> str | None:
+    """Why `proposal`'s content cannot go to review as it is (what the form would have said)."""
+    found = content.problems(proposal)
+    if not found:
+        return None
+    return "Not ready for review. " + " ".join(
+        f"{str(Proposal._meta.get_field(name).verbose_name).capitalize()}: {message}"
+        for name, message in found)
+
+
 def _route(proposal: Proposal, now) -> int:
     """Fix the policy for the content as it is now; return the electorate counted for it.
 
@@ -194,6 +204,9 @@ def submit(proposal_id: int, user) -> Proposal:
             raise Conflict(f"This proposal is {proposal.get_state_display().lower()}, not a draft.")
         if proposal.category == policy.PROTOCOL:
             raise Conflict(policy.FROZEN_MESSAGE)
+        if problem := content_problem(proposal):
+            raise Conflict(problem, links=[("Edit the draft",
+                                            reverse("changes:edit", args=[proposal.pk]))])
         if proposal.emergency and (problem := emergency_problem(proposal)):
             raise Conflict(problem)
         eligible = _route(proposal, now)
@@ -238,6 +251,8 @@ def amend(proposal_id: int, user, cleaned: dict, note: str) -> Proposal:
         if proposal.compute_content_hash() == old_hash:
             raise Conflict("The amendment changes nothing; the proposal is as it was.")
         set_aside = proposal.votes.filter(revision=proposal.revision).count()
+        if problem := content_problem(proposal):
+            raise Conflict(problem)
         if proposal.emergency and (problem := emergency_problem(proposal)):
             raise Conflict(problem)
         # A new config key may send it to other approvers (or back).

@@ -150,3 +150,22 @@ def test_awaiting_my_vote_follows_the_routing_not_the_category(client, alice, ol
     assert routed.title in client.get(url).content.decode()
     client.force_login(olga)
     assert routed.title not in client.get(url).content.decode()
+
+
+def test_the_service_refuses_to_submit_an_ops_draft_without_an_attestation(alice, olga):
+    # A draft made without the form (a script, the shell) meets the same rule at submission.
+    proposal = draft(alice, determinism_attestation="")
+    with pytest.raises(Conflict, match="Determinism attestation: Write why this change cannot"):
+        services.submit(proposal.pk, alice)
+    assert Proposal.objects.get(pk=proposal.pk).state == State.DRAFT
+    proposal = draft(alice, determinism_attestation="n/a")
+    with pytest.raises(Conflict, match="placeholder"):
+        services.submit(proposal.pk, alice)
+
+
+def test_an_amendment_cannot_drop_the_attestation(alice, olga):
+    proposal = in_review(alice)
+    with pytest.raises(Conflict, match="Determinism attestation"):
+        services.amend(proposal.pk, alice, {"determinism_attestation": ""}, "Dropped the text.")
+    proposal.refresh_from_db()
+    assert proposal.revision == 1 and proposal.determinism_attestation

@@ -265,3 +265,16 @@ def test_an_emergency_draft_form_names_what_is_missing(incident):
                        "emergency": "on", "incident": incident.pk,
                        "nodes": [n.pk for n in incident.nodes.all()]})
     assert ok.is_valid(), ok.errors
+
+
+@pytest.mark.parametrize("field,message", [
+    ("emergency_justification", "why the change cannot wait"),
+    ("on_call", "who is on call"),
+    ("risk_assessment", "what could go wrong"),
+])
+def test_the_service_refuses_an_emergency_without_its_itil_record(alice, olga, oscar, incident,
+                                                                  field, message):
+    # Only the form used to check these: a draft made without it was submitted.
+    with pytest.raises(Conflict, match=message):
+        emergency_in_review(alice, incident, **{field: ""})
+    assert not Proposal.objects.filter(state=State.IN_REVIEW).exists()
