@@ -11,7 +11,7 @@ from incidents.models import Incident
 from qpgov import compliance
 from qpgov.text import SingleLineTextMixin
 
-from . import conflicts, policy
+from . import conflicts, policy, services
 from .content import ATTESTATION, EMERGENCY_RECORD, REQUIRED_TEXT, substantive
 from .models import Freeze, Proposal, Vote
 
@@ -308,8 +308,9 @@ class ImplementationForm(SingleLineTextMixin, forms.Form):
         help_text="Required when conflicts are listed above; it goes on the change log.",
     )
 
-    def __init__(self, *args, conflicts=(), **kwargs):
+    def __init__(self, *args, conflicts=(), proposal=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.proposal = proposal
         self.conflicts = list(conflicts)
         if not self.conflicts:
             del self.fields["conflict_reason"]
@@ -333,7 +334,12 @@ class ImplementationForm(SingleLineTextMixin, forms.Form):
                 except forms.ValidationError as exc:
                     self.add_error(name, exc)
         performed = data.get("performed_at")
-        if performed and performed > timezone.now():
+        if performed and self.proposal is not None:
+            # The service checks the same again under the row lock (409).
+            if problem := services.implementation_time_problem(self.proposal, performed,
+                                                               timezone.now()):
+                self.add_error("performed_at", problem)
+        elif performed and performed > timezone.now():
             self.add_error("performed_at", "That time is in the future.")
         line = data.get("public_changelog") or ""
         if "\n" in line:
@@ -368,6 +374,10 @@ class RollbackForm(SingleLineTextMixin, forms.Form):
         help_text="What the rollback did, following the rollback plan, and how it was verified.",
     )
 
+    def __init__(self, *args, proposal=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proposal = proposal
+
     def clean(self):
         data = super().clean()
         if "rollback_notes" in data:
@@ -377,6 +387,9 @@ class RollbackForm(SingleLineTextMixin, forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("rollback_notes", exc)
         performed = data.get("performed_at")
-        if performed and performed > timezone.now():
+        if performed and self.proposal is not None:
+            if problem := services.rollback_time_problem(self.proposal, performed, timezone.now()):
+                self.add_error("performed_at", problem)
+        elif performed and performed > timezone.now():
             self.add_error("performed_at", "That time is in the future.")
         return data

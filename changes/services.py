@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -625,6 +626,8 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
         if held:
             raise Conflict(f"A change freeze is in force: {freezes.names(held)}. Nothing is "
                            "implemented until it ends or is lifted.")
+        if problem := implementation_time_problem(proposal, cleaned["performed_at"], now):
+            raise Conflict(problem)
         found = conflicts.for_proposal(proposal)
         conflict_reason = (cleaned.get("conflict_reason") or "").strip()
         if found and not conflict_reason:
@@ -653,6 +656,45 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
     return proposal
 
 
+def implementation_time_problem(proposal: Proposal, performed_at, now) -> str | None:
+    """Why work on `proposal` cannot have been done at `performed_at`, or None.
+
+    Not in the future, not before the approval (to the minute, as the form takes
+    times), and not while a freeze in scope was in force: a freeze forbids the
+    work, not only recording it, so work done during one is refused once it ends too.
+    """
+    if performed_at > now:
+        return f"{_at(performed_at)} is in the future: record work once it is done."
+    approved = proposal.decided_at and proposal.decided_at.replace(second=0, microsecond=0)
+    if approved and performed_at < approved:
+        return (f"{_at(performed_at)} is before the approval ({_at(proposal.decided_at)}): "
+                "work done before a change was approved is not this change's implementation.")
+    held = freezes.holding(proposal, performed_at)
+    if held:
+        return (f"At {_at(performed_at)} a change freeze was in force: {freezes.names(held)}. "
+                "Nothing in its scope may be implemented during a freeze.")
+    return None
+
+
+def rollback_time_problem(proposal: Proposal, performed_at, now) -> str | None:
+    """Why the rollback of `proposal` cannot have been done at `performed_at`, or None.
+
+    A rollback repairs; a freeze does not hold it. It only cannot be in the future
+    or before the implementation it undoes.
+    """
+    if performed_at > now:
+        return f"{_at(performed_at)} is in the future: record the rollback once it is done."
+    implemented = proposal.implemented_at
+    if implemented and performed_at < implemented.replace(second=0, microsecond=0):
+        return (f"{_at(performed_at)} is before the implementation it rolls back "
+                f"({_at(implemented)}).")
+    return None
+
+
+def _at(moment) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _begin_ratification(proposal: Proposal, user, now, note: str, data: dict) -> None:
     """The implemented emergency change enters its retrospective review: the usual
     category rules, a fresh set of votes on a new revision, a 72-hour deadline."""
@@ -679,6 +721,8 @@ def record_rollback(proposal_id: int, user, cleaned: dict) -> Proposal:
         if proposal.state != State.UNRATIFIED:
             raise Conflict("Only an emergency change that was not ratified needs a rollback "
                            f"record; this one is {proposal.get_state_display().lower()}.")
+        if problem := rollback_time_problem(proposal, cleaned["performed_at"], now):
+            raise Conflict(problem)
         proposal.rollback_recorded_by = user
         proposal.rollback_recorded_at = cleaned["performed_at"]
         proposal.rollback_notes = cleaned["rollback_notes"]

@@ -288,7 +288,7 @@ def implementation(request: HttpRequest, pk: int) -> HttpResponse:
             f"{proposal.get_state_display().lower()}."
         )
     found = conflicts.for_proposal(proposal)
-    form = ImplementationForm(request.POST or None, conflicts=found)
+    form = ImplementationForm(request.POST or None, conflicts=found, proposal=proposal)
     if request.method == "POST" and form.is_valid():
         services.record_implementation(proposal.pk, request.user, form.cleaned_data)
         messages.success(request, "Recorded.")
@@ -325,7 +325,7 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     if proposal.state != State.UNRATIFIED:
         raise Conflict("Only an emergency change that was not ratified needs a rollback record; "
                        f"this one is {proposal.get_state_display().lower()}.")
-    form = RollbackForm(request.POST or None)
+    form = RollbackForm(request.POST or None, proposal=proposal)
     if request.method == "POST" and form.is_valid():
         services.record_rollback(proposal.pk, request.user, form.cleaned_data)
         messages.success(request, "Rollback recorded.")

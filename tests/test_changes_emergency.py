@@ -213,6 +213,17 @@ def test_not_ratified_it_requires_a_rollback_and_the_council_is_told(alice, olga
     assert proposal.state == State.ROLLED_BACK and proposal.rollback_recorded_by == olga
 
 
+def test_a_rollback_dated_before_the_implementation_is_refused(alice, olga, oscar, incident,
+                                                               start):
+    proposal = implemented(alice, olga, oscar, incident, start)
+    services.decide(proposal.pk, start + 72 * H)
+    with at(start + 73 * H), pytest.raises(Conflict, match="before the implementation"):
+        services.record_rollback(proposal.pk, olga, {
+            "performed_at": start - H,
+            "rollback_notes": "Restored the previous timeout and restarted every validator."})
+    assert Proposal.objects.get(pk=proposal.pk).state == State.UNRATIFIED
+
+
 def test_a_standing_rejection_leaves_it_unratified(alice, olga, oscar, incident, start):
     proposal = implemented(alice, olga, oscar, incident, start)
     with at(start + H):

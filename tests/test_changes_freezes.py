@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changes import freezes, services
-from changes.forms import FreezeForm
+from changes.forms import FreezeForm, ImplementationForm
 from changes.models import Freeze, Proposal, State
 from fleet.models import Node
 from incidents import services as incident_services
@@ -178,8 +178,50 @@ def test_recording_an_implementation_during_a_freeze_is_refused_with_the_freeze_
             services.record_implementation(proposal.pk, olga, implementation_data())
     assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
     with at(start + 30 * H):
-        services.record_implementation(proposal.pk, olga, implementation_data())
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 30 * H))
     assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def test_work_done_during_a_freeze_is_refused_after_it_ends_too(alice, olga, start):
+    proposal = approved_in_principle(alice, olga, start)
+    services.decide(proposal.pk, start + 24 * H)
+    proposal.refresh_from_db()
+    f = freeze(olga, start + 26 * H, start + 28 * H)
+    with at(start + 29 * H):
+        with pytest.raises(Conflict, match=f"freeze was in force: Freeze #{f.pk}"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 27 * H))
+        form = ImplementationForm({**implementation_form(start + 27 * H)}, proposal=proposal)
+        assert not form.is_valid() and "Network upgrade to v2" in str(form.errors["performed_at"])
+        assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
+        # End exclusive: work done as it ended is fine.
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 28 * H))
+    assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def test_work_dated_before_the_approval_or_in_the_future_is_refused(alice, olga, start):
+    proposal = approved_in_principle(alice, olga, start)
+    services.decide(proposal.pk, start + 24 * H)
+    proposal.refresh_from_db()
+    with at(start + 26 * H):
+        with pytest.raises(Conflict, match="before the approval"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 14 * H))
+        with pytest.raises(Conflict, match="in the future"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 27 * H))
+        form = ImplementationForm(implementation_form(start + 14 * H), proposal=proposal)
+        assert "before the approval" in str(form.errors["performed_at"])
+        assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 24 * H))
+    assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def implementation_form(performed_at) -> dict:
+    return {**implementation_data(), "performed_at": performed_at.strftime("%Y-%m-%dT%H:%M")}
 
 
 def test_only_core_ops_and_the_council_declare_freezes(alice, start):
