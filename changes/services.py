@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
+from qpgov.models import Event
 
 from . import conflicts, content, freezes, notify, policy
 from .models import (
@@ -500,12 +501,13 @@ def decide(proposal_id: int, now=None) -> str | None:
 
 
 def _decide_locked(proposal_id: int, now, events: list,
-                   active_freezes: list | None = None) -> str | None:
+                   active_freezes: list | None = None, holds: dict | None = None) -> str | None:
     """The body of `decide`, inside the caller's transaction; its event goes into `events`.
 
     `active_freezes`, if given, was read after this proposal's row was locked:
     a freeze declared meanwhile locks the proposals it may hold first (see
     `declare_freeze`), so it is either seen here or committed after this decision.
+    `holds`, if given, is `_holds_of` for the batch, read under the same locks.
     """
     proposal = _locked(proposal_id)
     # Counted under the row lock, at the moment of deciding: no vote can land
@@ -513,9 +515,17 @@ def _decide_locked(proposal_id: int, now, events: list,
     counted = tally(proposal) if proposal.decision_is_due(now) else None
     step = due_decision(proposal, now, counted, active_freezes)
     if step is None:
+        _log_hold(proposal, now, events, active_freezes)
         return None
     method, note = step
     data = counted.event_data(proposal.required_approvals) if counted else {}
+    if method in ("approve", "reject", "expire"):
+        # The decision names the freezes that made it wait (logged by _log_hold).
+        logged = _holds_of([proposal.pk])[proposal.pk] if holds is None else holds[proposal.pk]
+        held_by = [h["freeze"] for h in logged if h["revision"] == proposal.revision]
+        if held_by:
+            data["held_by"] = held_by
+            note += f" The decision waited for {'; '.join(held_by)}."
     if method == "fall_back":
         # The votes cast stay (the same revision); the normal window runs from the
         # submission, as a failed expedited proposal keeps its voting start.
@@ -534,6 +544,40 @@ def _decide_locked(proposal_id: int, now, events: list,
     elif method not in ("lapse", "fall_back"):
         notify.on_commit(notify.decision, proposal.pk)
     return proposal.state
+
+
+def _holds(proposal: Proposal):
+    return Event.objects.for_subject(proposal).filter(kind="decision_held")
+
+
+def _holds_of(proposal_ids) -> dict[int, list[dict]]:
+    """The freezes logged as holding each proposal's decision, in one query."""
+    found: dict[int, list[dict]] = {pk: [] for pk in proposal_ids}
+    rows = (Event.objects.filter(subject_type=Proposal._meta.label_lower,
+                                 subject_id__in=list(proposal_ids), kind="decision_held")
+            .order_by("seq").values_list("subject_id", "data"))
+    for subject_id, data in rows:
+        found[subject_id].append(data)
+    return found
+
+
+def _log_hold(proposal: Proposal, now, events: list, active_freezes: list | None) -> None:
+    """Put on the log, once per freeze, that a freeze holds this due decision.
+
+    The freeze itself is not copied: the event names it and says what it did. Under
+    the row lock, so two sweeps cannot both find it unlogged.
+    """
+    for window in decision_held_by(proposal, now, active_freezes):
+        if _holds(proposal).filter(data__freeze_kind=window.kind,
+                                   data__freeze_id=window.pk).exists():
+            continue
+        events.append(eventlog.entry(
+            proposal, "decision_held", revision_hash=proposal.content_hash,
+            note=f"The decision is due, but {window.name} holds it ({window.until}). The "
+                 "review window keeps running; the decision is taken when the freeze ends.",
+            data={"freeze_kind": window.kind, "freeze_id": window.pk, "freeze": window.name,
+                  "revision": proposal.revision},
+        ))
 
 
 def due_ids(now):
@@ -567,7 +611,8 @@ def decide_due(now=None) -> dict:
                 list(Proposal.objects.select_for_update().filter(pk__in=batch).order_by("pk")
                      .values_list("pk", flat=True))
                 active = freezes.in_force(now)
-                decided = [_decide_locked(proposal_id, now, events, active)
+                holds = _holds_of(batch)
+                decided = [_decide_locked(proposal_id, now, events, active, holds)
                            for proposal_id in batch]
                 eventlog.append_many(events)
         except Exception:

@@ -25,16 +25,25 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def status_line(proposal: Proposal, now: datetime, counted: services.Tally | None = None) -> str:
-    """The proposal's standing as a sentence a person can act on."""
+def status_line(proposal: Proposal, now: datetime, counted: services.Tally | None = None,
+                windows: list | None = None) -> str:
+    """The proposal's standing as a sentence a person can act on.
+
+    `windows`, if given, are the freeze windows (`freezes.windows`) over at least
+    `now` to its earliest decision, already read by the caller.
+    """
     p = proposal
+
+    def active(at):
+        return None if windows is None else [w for w in windows if w.in_force(at)]
+
     state = p.state
     if state == State.DRAFT:
         return "Draft: only you can see it. Submit it for review to open the review window."
     if state == State.APPROVED:
         line = (f"Approved {_at(p.decided_at)}. Waiting for Core Ops to record the "
                 f"implementation; the approval lapses {_at(p.lapses_at)} if it is not done by then.")
-        if held := freezes.holding(p, now):
+        if held := freezes.holding(p, now, active(now)):
             line += f" Nothing is implemented while {_held(held)} holds it."
         return line
     if state == State.IN_REVIEW and p.is_emergency_review:
@@ -69,7 +78,7 @@ def status_line(proposal: Proposal, now: datetime, counted: services.Tally | Non
     outcome = services.current_outcome(p, counted)
     decided_at = max(p.earliest_decision_at, now)
     # A freeze in force when the decision falls due holds it: say so, never a time it will not keep.
-    held = services.decision_held_by(p, decided_at)
+    held = services.decision_held_by(p, decided_at, active(decided_at))
     when = f"when {_held(held)} ends" if held else f"at {_at(decided_at)}"
     wait = (" The review window keeps running and votes still count; the decision waits."
             if held else "")

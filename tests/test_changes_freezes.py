@@ -252,3 +252,22 @@ def test_the_pages_show_the_freeze_and_that_the_decision_waits(client, alice, ol
     assert "The decision waits until the freeze ends" in page
     assert f"Freeze #{scheduled.pk}: Upgrade to v3" in calendar
     assert f"INC-{incident.pk} (SEV1)" in calendar
+
+
+def test_a_held_decision_is_logged_once_per_freeze_and_the_decision_names_it(alice, olga, rita,
+                                                                             start):
+    proposal = approved_in_principle(alice, olga, start)
+    first = freeze(olga, start + 20 * H, start + 30 * H)
+    with at(start + 25 * H):
+        incident = sev1(rita, rita)
+    for moment in (start + 24 * H, start + 24 * H + 60 * US, start + 26 * H):
+        services.decide_due(moment)
+    held = Event.objects.for_subject(proposal).filter(kind="decision_held")
+    assert [(e.data["freeze_kind"], e.data["freeze_id"]) for e in held] == [
+        ("manual", first.pk), ("incident", incident.pk)]  # once each, however often the sweep runs
+    assert f"Freeze #{first.pk}: Network upgrade to v2" in held[0].note
+    resolve(incident, rita, start + 40 * H)
+    assert services.decide(proposal.pk, start + 40 * H) == State.APPROVED
+    decision = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.APPROVED)
+    assert decision.data["held_by"] == [e.data["freeze"] for e in held]
+    assert f"The decision waited for Freeze #{first.pk}" in decision.note
