@@ -263,6 +263,11 @@ class FreezeForm(SingleLineTextMixin, forms.ModelForm):
             self.add_error("ends_at", "The freeze must end after it starts.")
         if end and end <= timezone.now():
             self.add_error("ends_at", "That time has passed: a freeze cannot be declared for the past.")
+        # Times are taken to the minute: the current minute means "now" (the service
+        # starts it at the moment it is declared); an earlier one is the past.
+        if start and start < timezone.now().replace(second=0, microsecond=0):
+            self.add_error("starts_at", "That time has passed: a freeze starts now or later, "
+                                        "never over decisions already taken.")
         return data
 
 

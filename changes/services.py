@@ -819,8 +819,15 @@ def declare_freeze(user, cleaned: dict) -> Freeze:
     with transaction.atomic():
         _lock_proposals_a_freeze_may_hold(cleaned["categories"])
         source = " and ".join(sorted(roles.roles_of(user) & roles.ACTIONS["manage_freezes"]))
+        # A freeze never starts before it is declared: one dated earlier would claim to
+        # have held decisions already taken. An earlier start is clamped to now.
+        asked = cleaned["starts_at"]
+        starts_at = max(asked, now)
+        if cleaned.get("ends_at") and cleaned["ends_at"] <= starts_at:
+            raise Conflict("A freeze cannot be declared for the past: it would end before it "
+                           "starts now.")
         freeze = Freeze.objects.create(
-            title=cleaned["title"], reason=cleaned["reason"], starts_at=cleaned["starts_at"],
+            title=cleaned["title"], reason=cleaned["reason"], starts_at=starts_at,
             ends_at=cleaned.get("ends_at"), categories=list(cleaned["categories"]),
             source=source, created_by=user, created_at=now,
         )
@@ -830,6 +837,7 @@ def declare_freeze(user, cleaned: dict) -> Freeze:
             "ends_at": freeze.ends_at.isoformat() if freeze.ends_at else None,
             "categories": freeze.categories,
             "nodes": sorted(freeze.nodes.values_list("name", flat=True)), "source": source,
+            **({"requested_starts_at": asked.isoformat()} if asked != starts_at else {}),
         })
     return freeze
 

@@ -271,3 +271,22 @@ def test_a_held_decision_is_logged_once_per_freeze_and_the_decision_names_it(ali
     decision = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.APPROVED)
     assert decision.data["held_by"] == [e.data["freeze"] for e in held]
     assert f"The decision waited for Freeze #{first.pk}" in decision.note
+
+
+def test_a_freeze_cannot_start_in_the_past(olga, alice, start):
+    with at(start + 90 * US):
+        form = FreezeForm({"title": "Upgrade freeze", "reason": "Validators upgrade that day.",
+                           "starts_at": (start - 2 * H).strftime("%Y-%m-%dT%H:%M"),
+                           "categories": ["ops"]})
+        assert not form.is_valid()
+        assert "That time has passed" in str(form.errors["starts_at"])
+        # Declared without the form, an earlier start is clamped to the moment of declaring.
+        proposal = approved_in_principle(alice, olga, start - 30 * H)
+        services.decide(proposal.pk, start - 6 * H)  # approved before the freeze was declared
+        f = services.declare_freeze(olga, {
+            "title": "Upgrade freeze", "reason": "Validators upgrade that day.",
+            "starts_at": start - 10 * H, "ends_at": None, "categories": ["ops"], "nodes": []})
+    assert f.starts_at == start + 90 * US
+    declared = Event.objects.for_subject(f).get(kind="freeze_declared")
+    assert declared.data["requested_starts_at"] == (start - 10 * H).isoformat()
+    assert freezes.holding(proposal, start - 6 * H) == []
