@@ -222,6 +222,7 @@ class ReclassifyForm(SingleLineTextMixin, forms.Form):
         coerce=lambda v: v == "yes", widget=forms.RadioSelect, label="Classification",
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    revision_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_reason(self):
         return substantive(self.cleaned_data.get("reason", ""), 5, "why you reclassify it")

@@ -777,9 +777,13 @@ def record_rollback(proposal_id: int, user, cleaned: dict) -> Proposal:
     return proposal
 
 
-def reclassify(proposal_id: int, user, adds_feature: bool, reason: str) -> Proposal:
+def reclassify(proposal_id: int, user, adds_feature: bool, reason: str,
+               revision_hash: str) -> Proposal:
     """An approver says the change does (or does not) add a feature. New approvers may
-    follow (a feature needs the Council); the window restarts and it is logged."""
+    follow (a feature needs the Council); the window restarts and it is logged.
+
+    Like a vote, it binds to the revision the approver read (`revision_hash`).
+    """
     now = timezone.now()
     with transaction.atomic():
         proposal = _locked(proposal_id)
@@ -789,6 +793,9 @@ def reclassify(proposal_id: int, user, adds_feature: bool, reason: str) -> Propo
                 "proposal.")
         if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)):
             raise Conflict("Only a proposal whose review window is open can be reclassified.")
+        if revision_hash != proposal.content_hash:
+            raise Conflict("The proposal was amended after you loaded it. Read the new revision "
+                           "and reclassify it again if you still think so.")
         if proposal.adds_feature == adds_feature:
             raise Conflict("The proposal is already classified so.")
         old_role = proposal.policy_rules.approver_role

@@ -181,7 +181,8 @@ def _pressure_context(request, proposal: Proposal, now) -> dict:
         "routing_reason": proposal.policy_rules.reason,
         # Its own ids: the vote form on the same page has a `reason` field too.
         "reclassify_form": ReclassifyForm(
-            initial={"adds_feature": "no" if proposal.adds_feature else "yes"},
+            initial={"adds_feature": "no" if proposal.adds_feature else "yes",
+                     "revision_hash": proposal.content_hash},
             auto_id="id_reclassify_%s") if can_reclassify else None,
         "can_record_rollback": proposal.state == State.UNRATIFIED
         and roles.can(request.user, "record_implementation"),
@@ -314,7 +315,7 @@ def reclassify(request: HttpRequest, pk: int) -> HttpResponse:
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect(proposal)
     proposal = services.reclassify(proposal.pk, request.user, form.cleaned_data["adds_feature"],
-                                   form.cleaned_data["reason"])
+                                   form.cleaned_data["reason"], form.cleaned_data["revision_hash"])
     messages.success(request, "Reclassified: the window restarted. Approved by "
                      f"{proposal.policy_rules.approver_role}.")
     return redirect(proposal)

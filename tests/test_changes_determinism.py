@@ -109,7 +109,8 @@ def test_an_approver_reclassifies_it_as_a_feature_restarting_the_window_on_the_l
         proposal = in_review(alice)
         vote(proposal, oscar)
     with time_machine.travel(start + 5 * H, tick=False):
-        services.reclassify(proposal.pk, olga, True, "It adds a new RPC method for clients.")
+        services.reclassify(proposal.pk, olga, True, "It adds a new RPC method for clients.",
+                            proposal.content_hash)
     proposal.refresh_from_db()
     assert proposal.adds_feature and proposal.revision == 2
     assert proposal.policy_rules.approver_role == roles.COUNCIL
@@ -122,7 +123,8 @@ def test_an_approver_reclassifies_it_as_a_feature_restarting_the_window_on_the_l
     # oscar's approval was on revision 1: it does not carry over to the Council's review.
     assert services.tally(proposal).approvals == 0
     with pytest.raises(PermissionDenied):  # olga is no longer an approver of it
-        services.reclassify(proposal.pk, olga, False, "Back to Core Ops, on second thought.")
+        services.reclassify(proposal.pk, olga, False, "Back to Core Ops, on second thought.",
+                            proposal.content_hash)
 
 
 def test_reclassification_needs_a_reason_and_an_approver(client, alice, olga, eve):
@@ -132,7 +134,8 @@ def test_reclassification_needs_a_reason_and_an_approver(client, alice, olga, ev
                                                                     "reason": ""})
     assert not Proposal.objects.get(pk=proposal.pk).adds_feature
     with pytest.raises(PermissionDenied):
-        services.reclassify(proposal.pk, alice, True, "The proposer cannot reclassify it.")
+        services.reclassify(proposal.pk, alice, True, "The proposer cannot reclassify it.",
+                            proposal.content_hash)
 
 
 def test_a_draft_shows_where_it_will_be_routed(client, alice):
@@ -169,3 +172,23 @@ def test_an_amendment_cannot_drop_the_attestation(alice, olga):
         services.amend(proposal.pk, alice, {"determinism_attestation": ""}, "Dropped the text.")
     proposal.refresh_from_db()
     assert proposal.revision == 1 and proposal.determinism_attestation
+
+
+def test_a_reclassification_from_a_page_loaded_before_an_amendment_is_refused(client, alice,
+                                                                             olga):
+    proposal = in_review(alice)
+    client.force_login(olga)
+    page = client.get(proposal.get_absolute_url()).content.decode()
+    assert f'name="revision_hash" value="{proposal.content_hash}"' in page
+    services.amend(proposal.pk, alice, {"summary": "Raise max_peers from 50 to 70 on the three "
+                                                   "public rpc nodes in mainnet."},
+                   "Seventy peers, not eighty.")
+    response = client.post(reverse("changes:reclassify", args=[proposal.pk]), {
+        "adds_feature": "yes", "reason": "It adds a new RPC method for clients.",
+        "revision_hash": proposal.content_hash})
+    assert response.status_code in (303, 409)
+    refreshed = Proposal.objects.get(pk=proposal.pk)
+    assert not refreshed.adds_feature and refreshed.revision == 2
+    with pytest.raises(Conflict, match="amended after you loaded it"):
+        services.reclassify(proposal.pk, olga, True, "It adds a new RPC method for clients.",
+                            proposal.content_hash)

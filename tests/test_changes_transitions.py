@@ -128,7 +128,7 @@ ACTIONS = {
         "rollback_notes": "Restored the previous timeout and restarted every validator."}),
         {State.UNRATIFIED}, State.ROLLED_BACK),
     "reclassify": (lambda p, a: services.reclassify(p.pk, a["olga"], True,
-                                                    "It adds a new RPC method."),
+                                                    "It adds a new RPC method.", p.content_hash),
                    {State.IN_REVIEW}, State.IN_REVIEW),
 }
 

@@ -411,7 +411,8 @@ BODIES = {
                                                    "revision_hash": obj.content_hash,
                                                    "confirm_determinism": "on"},
     "reclassify a change as a feature": lambda obj, p: {
-        "adds_feature": "yes", "reason": "It adds a new RPC method for clients."},
+        "adds_feature": "yes", "reason": "It adds a new RPC method for clients.",
+        "revision_hash": obj.content_hash},
     "record the rollback of an unratified change": lambda obj, p: {
         "performed_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
         "rollback_notes": "Restored the previous timeout and restarted every validator."},
