@@ -151,8 +151,9 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
             self.add_error("emergency", "A Protocol change is never an emergency change.")
         elif category == policy.GOVERNANCE:
             self.add_error("emergency", "A Governance change cannot be an emergency change.")
-        elif reasons := policy.council_reasons(category, data.get("config_keys", ""),
-                                               data.get("adds_feature", False)):
+        elif reasons := policy.council_reasons(
+                category, data.get("config_keys", ""), data.get("adds_feature", False),
+                "\n".join(data.get(name) or "" for name in ("title", "summary", "change"))):
             self.add_error("emergency", "An emergency change is approved by Core Ops alone, but "
                                         "this one needs the Governance Council: "
                                         + "; ".join(reasons) + ".")

@@ -135,7 +135,7 @@ def emergency_problem(proposal: Proposal) -> str | None:
         return ("Only an Ops change can be an emergency change: Protocol changes are never "
                 "emergency changes and Governance changes cannot be.")
     reasons = policy.council_reasons(proposal.category, proposal.config_keys,
-                                     proposal.adds_feature)
+                                     proposal.adds_feature, proposal.routing_text())
     if reasons:
         return ("An emergency change is approved by Core Ops alone, but this one needs the "
                 "Governance Council: " + "; ".join(reasons) + ".")
@@ -655,9 +655,11 @@ def send_due_reminders(now) -> int:
 # --- after approval ----------------------------------------------------------------
 
 
-def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
+def record_implementation(proposal_id: int, user, cleaned: dict, now=None) -> Proposal:
+    """Record the outcome of an approved change. `now` is for the demo history only, which
+    takes decisions ahead of the clock (as `decide` allows) and records them then."""
     roles.require(user, "record_implementation")
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         proposal = _locked(proposal_id)
         if proposal.state != State.APPROVED:
@@ -743,7 +745,8 @@ def _at(moment) -> str:
 def _begin_ratification(proposal: Proposal, user, now, note: str, data: dict) -> None:
     """The implemented emergency change enters its retrospective review: the usual
     category rules, a fresh set of votes on a new revision, a 72-hour deadline."""
-    rules = policy.route(proposal.category, proposal.config_keys, proposal.adds_feature)
+    rules = policy.route(proposal.category, proposal.config_keys, proposal.adds_feature,
+                         text=proposal.routing_text())
     proposal.policy_in_force = policy.snapshot(rules)
     eligible = electorate(proposal).count()
     proposal.required_approvals = policy.required_approvals(rules.rule, eligible)

@@ -192,3 +192,19 @@ def test_a_reclassification_from_a_page_loaded_before_an_amendment_is_refused(cl
     with pytest.raises(Conflict, match="amended after you loaded it"):
         services.reclassify(proposal.pk, olga, True, "It adds a new RPC method for clients.",
                             proposal.content_hash)
+
+
+def test_a_consensus_key_named_only_in_the_change_text_routes_to_the_council(alice, olga, carol):
+    proposal = in_review(alice, config_keys="",
+                         change="Set `consensus.timeout_commit = 3s` in config.toml on every "
+                                "validator and restart them one by one.")
+    rules = proposal.policy_rules
+    assert rules.approver_role == roles.COUNCIL
+    assert "consensus.timeout_commit (named in its text)" in rules.reason
+    with pytest.raises(PermissionDenied):
+        vote(proposal, olga)
+
+
+def test_the_text_scan_finds_only_listed_keys():
+    assert policy.sensitive_keys_in_text("Raise p2p.max_peers; see /etc/qp/node.toml.") == []
+    assert policy.sensitive_keys_in_text("Then set Block.Max_Gas to 10M.") == ["block.max_gas"]
