@@ -125,3 +125,24 @@ def test_firing_alerts_without_an_incident_wait_for_the_alert_readers(client, ol
     assert "alertname=BlockProductionHalted" in alerts and lonely.get_absolute_url() in alerts
     assert "awaiting confirmation" in alerts
     assert "PeersLow" not in alerts and "DiskFull" not in alerts
+
+
+def test_an_unratified_change_waits_in_core_ops_inbox_until_its_rollback_is_recorded(
+        client, alice, olga, oscar, rita):
+    from django.utils import timezone
+
+    from tests.factories import emergency_in_review, implementation_data, sev1
+
+    p = emergency_in_review(alice, sev1(olga, rita))
+    vote(p, olga)
+    vote(p, oscar)
+    change_services.record_implementation(p.pk, olga, implementation_data())
+    p.refresh_from_db()
+    change_services.decide(p.pk, p.deadline)
+    rollbacks = section(home(client, oscar), "Rollbacks required")
+    assert p.title in rollbacks and f"/changes/{p.pk}/rollback/" in rollbacks
+    assert "Rollbacks required" not in home(client, alice)  # not a Core Ops member
+    change_services.record_rollback(p.pk, olga, {
+        "performed_at": timezone.now(),
+        "rollback_notes": "Restored the previous timeout and restarted every validator."})
+    assert "Rollbacks required" not in home(client, oscar)
