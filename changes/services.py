@@ -529,12 +529,20 @@ def _decide_locked(proposal_id: int, now, events: list,
     if method == "fall_back":
         # The votes cast stay (the same revision); the normal window runs from the
         # submission, as a failed expedited proposal keeps its voting start.
+        emergency_policy = proposal.policy_in_force
         proposal.emergency = False
-        _route(proposal, now)
-        proposal.open_window(proposal.window_opens_at)
-        data = {**data, "policy": proposal.policy_in_force,
-                "required_approvals": proposal.required_approvals,
-                "deadline": proposal.deadline.isoformat()}
+        try:
+            _route(proposal, now)
+        except Conflict as exc:
+            # Core Ops has shrunk so far that a normal review could never approve it
+            # either: it expires with the reason, rather than failing every sweep.
+            proposal.emergency, proposal.policy_in_force = True, emergency_policy
+            method, note = "expire", f"{note.rstrip('.')}, but it cannot be. {exc}"
+        else:
+            proposal.open_window(proposal.window_opens_at)
+            data = {**data, "policy": proposal.policy_in_force,
+                    "required_approvals": proposal.required_approvals,
+                    "deadline": proposal.deadline.isoformat()}
     _transition(proposal, method, None, now, events=events, note=note, **data)
     if method == "unratify":
         pagecache.touch("changes:public")

@@ -289,3 +289,18 @@ def test_the_service_refuses_an_emergency_without_its_itil_record(alice, olga, o
     with pytest.raises(Conflict, match=message):
         emergency_in_review(alice, incident, **{field: ""})
     assert not Proposal.objects.filter(state=State.IN_REVIEW).exists()
+
+
+def test_without_core_ops_left_to_review_it_the_fallback_expires_it_instead_of_failing(
+        alice, olga, oscar, incident, start, caplog):
+    with at(start):
+        proposal = emergency_in_review(alice, incident)
+    Group.objects.get(name=roles.CORE_OPS).user_set.remove(olga, oscar)
+    counts = services.decide_due(start + policy.EMERGENCY_WINDOW_HOURS * H)
+    assert counts.get(State.EXPIRED) == 1
+    assert "could not decide" not in caplog.text and "batch failed" not in caplog.text
+    proposal.refresh_from_db()
+    assert proposal.state == State.EXPIRED
+    event = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.EXPIRED)
+    assert "normal Ops change, but it cannot be" in event.note
+    assert "could never be approved" in event.note
