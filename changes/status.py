@@ -81,7 +81,7 @@ def status_line(proposal: Proposal, now: datetime, counted: services.Tally | Non
     held = services.decision_held_by(p, decided_at, active(decided_at))
     when = f"when {_held(held)} ends" if held else f"at {_at(decided_at)}"
     wait = (" The review window keeps running and votes still count; the decision waits."
-            if held else "")
+            if held and now < p.deadline else "")
     if outcome == "approved":
         unless = "someone rejects" if one_blocks else "votes change"
         verb = "Ratified" if ratifying else "Approved"
