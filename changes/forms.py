@@ -11,48 +11,10 @@ from incidents.models import Incident
 from qpgov import compliance
 from qpgov.text import SingleLineTextMixin
 
-from . import conflicts, policy
+from . import conflicts, policy, services
+from .content import ATTESTATION, EMERGENCY_RECORD, REQUIRED_TEXT, substantive
 from .models import Freeze, Proposal, Vote
 
-# Text that stands in for content without being content.
-PLACEHOLDERS = {
-    "n/a", "na", "none", "nil", "tbd", "tba", "todo", "to do", "revert", "rollback",
-    "roll back", "undo", "same", "see above", "as above", "later", "-", "--", ".", "...", "?",
-    "x", "xx", "xxx", "lorem ipsum", "test", "asdf", "nothing", "no", "yes", "ok",
-}
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def substantive(text: str, min_words: int, what: str) -> str:
-    """Return stripped text, or raise a ValidationError if it is empty or a placeholder."""
-    text = (text or "").strip()
-    if "\x00" in text:
-        raise forms.ValidationError("Remove the NUL character from this text.")
-    if not text:
-        raise forms.ValidationError(f"Write {what}.")
-    lowered = " ".join(text.lower().split()).strip(" .!")
-    if lowered in PLACEHOLDERS or lowered.startswith(("lorem ipsum", "tbd", "n/a")):
-        raise forms.ValidationError(f'"{text[:40]}" is a placeholder. Write {what}.')
-    words = _WORD.findall(text)
-    if len(words) < min_words:
-        raise forms.ValidationError(
-            f"Too short to review: write {what} in at least {min_words} words."
-        )
-    return text
-
-
-# field -> (minimum words, what the message asks for)
-REQUIRED_TEXT = {
-    "title": (3, "a title of at least three words"),
-    "summary": (8, "a summary of what changes and where"),
-    "motivation": (8, "why this change is needed"),
-    "change": (8, "the change itself: exact configuration, commands or procedure"),
-    "components": (1, "the affected components"),
-    "risk_assessment": (6, "what could go wrong and how likely it is"),
-    "rollback_trigger": (5, "the observable condition that triggers a rollback"),
-    "rollback_steps": (8, "the rollback steps, in order"),
-    "rollback_verification": (6, "how to verify that the rollback worked"),
-}
 _CONFIG_KEY = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
 
 
@@ -174,14 +136,12 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
                                           "p2p.max_peers, comma separated.")
         else:
             data["config_keys"] = ", ".join(policy.parse_keys(keys))
-        if self._category(data) == policy.OPS and "determinism_attestation" in self.fields:
+        name, min_words, what = ATTESTATION
+        if self._category(data) == policy.OPS and name in self.fields:
             try:
-                data["determinism_attestation"] = substantive(
-                    data.get("determinism_attestation", ""), 12,
-                    "why this change cannot affect block production or state transitions, "
-                    "with the configs and components it touches")
+                data[name] = substantive(data.get(name, ""), min_words, what)
             except forms.ValidationError as exc:
-                self.add_error("determinism_attestation", exc)
+                self.add_error(name, exc)
 
     def _clean_emergency(self, data):
         if "emergency" not in self.fields or not data.get("emergency"):
@@ -191,8 +151,9 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
             self.add_error("emergency", "A Protocol change is never an emergency change.")
         elif category == policy.GOVERNANCE:
             self.add_error("emergency", "A Governance change cannot be an emergency change.")
-        elif reasons := policy.council_reasons(category, data.get("config_keys", ""),
-                                               data.get("adds_feature", False)):
+        elif reasons := policy.council_reasons(
+                category, data.get("config_keys", ""), data.get("adds_feature", False),
+                "\n".join(data.get(name) or "" for name in ("title", "summary", "change"))):
             self.add_error("emergency", "An emergency change is approved by Core Ops alone, but "
                                         "this one needs the Governance Council: "
                                         + "; ".join(reasons) + ".")
@@ -204,10 +165,7 @@ class ProposalForm(SingleLineTextMixin, forms.ModelForm):
             if not set(n.pk for n in nodes) & set(incident.nodes.values_list("pk", flat=True)):
                 self.add_error("nodes", f"Name the nodes of INC-{incident.pk} this emergency "
                                         "change acts on.")
-        for name, (words, what) in {
-            "emergency_justification": (8, "why the change cannot wait for a normal review"),
-            "on_call": (1, "who is on call"),
-        }.items():
+        for name, (words, what) in EMERGENCY_RECORD.items():
             try:
                 data[name] = substantive(data.get(name, ""), words, what)
             except forms.ValidationError as exc:
@@ -265,6 +223,7 @@ class ReclassifyForm(SingleLineTextMixin, forms.Form):
         coerce=lambda v: v == "yes", widget=forms.RadioSelect, label="Classification",
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    revision_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_reason(self):
         return substantive(self.cleaned_data.get("reason", ""), 5, "why you reclassify it")
@@ -306,6 +265,11 @@ class FreezeForm(SingleLineTextMixin, forms.ModelForm):
             self.add_error("ends_at", "The freeze must end after it starts.")
         if end and end <= timezone.now():
             self.add_error("ends_at", "That time has passed: a freeze cannot be declared for the past.")
+        # Times are taken to the minute: the current minute means "now" (the service
+        # starts it at the moment it is declared); an earlier one is the past.
+        if start and start < timezone.now().replace(second=0, microsecond=0):
+            self.add_error("starts_at", "That time has passed: a freeze starts now or later, "
+                                        "never over decisions already taken.")
         return data
 
 
@@ -351,8 +315,9 @@ class ImplementationForm(SingleLineTextMixin, forms.Form):
         help_text="Required when conflicts are listed above; it goes on the change log.",
     )
 
-    def __init__(self, *args, conflicts=(), **kwargs):
+    def __init__(self, *args, conflicts=(), proposal=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.proposal = proposal
         self.conflicts = list(conflicts)
         if not self.conflicts:
             del self.fields["conflict_reason"]
@@ -376,7 +341,12 @@ class ImplementationForm(SingleLineTextMixin, forms.Form):
                 except forms.ValidationError as exc:
                     self.add_error(name, exc)
         performed = data.get("performed_at")
-        if performed and performed > timezone.now():
+        if performed and self.proposal is not None:
+            # The service checks the same again under the row lock (409).
+            if problem := services.implementation_time_problem(self.proposal, performed,
+                                                               timezone.now()):
+                self.add_error("performed_at", problem)
+        elif performed and performed > timezone.now():
             self.add_error("performed_at", "That time is in the future.")
         line = data.get("public_changelog") or ""
         if "\n" in line:
@@ -411,6 +381,10 @@ class RollbackForm(SingleLineTextMixin, forms.Form):
         help_text="What the rollback did, following the rollback plan, and how it was verified.",
     )
 
+    def __init__(self, *args, proposal=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proposal = proposal
+
     def clean(self):
         data = super().clean()
         if "rollback_notes" in data:
@@ -420,6 +394,9 @@ class RollbackForm(SingleLineTextMixin, forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("rollback_notes", exc)
         performed = data.get("performed_at")
-        if performed and performed > timezone.now():
+        if performed and self.proposal is not None:
+            if problem := services.rollback_time_problem(self.proposal, performed, timezone.now()):
+                self.add_error("performed_at", problem)
+        elif performed and performed > timezone.now():
             self.add_error("performed_at", "That time is in the future.")
         return data

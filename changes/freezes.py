@@ -13,7 +13,7 @@ Every window is half-open: in force from its start (inclusive) to its end
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -49,6 +49,15 @@ class FreezeWindow:
     def name(self) -> str:
         """How pages and refusals name it."""
         return self.title
+
+    @property
+    def until(self) -> str:
+        """When it ends, in words: a time, or what ends it."""
+        if self.ends_at is not None:
+            return f"until {self.ends_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        if self.kind == INCIDENT:
+            return f"until INC-{self.pk} is resolved"
+        return "until it is lifted"
 
     def in_force(self, at: datetime) -> bool:
         return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)

@@ -71,4 +71,15 @@ def sections(user, now) -> list[Section]:
                   f"planned {p.planned_start:%Y-%m-%d %H:%M} UTC · approval lapses in "
                   f"{timeuntil(p.lapses_at, now)}") for p in rows],
             total, _link("changes:list", state=State.APPROVED)))
+        # An emergency change that was not ratified must be rolled back; until the
+        # rollback is recorded it waits here, not only in an e-mail to the Council.
+        unratified = (Proposal.objects.filter(state=State.UNRATIFIED).order_by("updated_at", "pk")
+                      .only("pk", "title", "updated_at"))
+        rows, total = first(unratified)
+        found.append(Section(
+            "Rollbacks required",
+            [Item(p.title, reverse("changes:rollback", args=[p.pk]),
+                  f"emergency change not ratified {p.updated_at:%Y-%m-%d %H:%M} UTC · record "
+                  "its rollback", urgent=True) for p in rows],
+            total, _link("changes:list", state=State.UNRATIFIED)))
     return found

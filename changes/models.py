@@ -206,7 +206,12 @@ class Proposal(FSMModelMixin, models.Model):
 
     def route(self) -> policy.Policy:
         """Who would approve this content now (consensus keys and features go to the Council)."""
-        return policy.route(self.category, self.config_keys, self.adds_feature, self.emergency)
+        return policy.route(self.category, self.config_keys, self.adds_feature, self.emergency,
+                            self.routing_text())
+
+    def routing_text(self) -> str:
+        """The text searched for consensus-sensitive keys it does not declare."""
+        return "\n".join((self.title, self.summary, self.change))
 
     def component_set(self) -> set[str]:
         return {c.strip().lower() for c in self.components.split(",") if c.strip()}

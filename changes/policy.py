@@ -8,6 +8,7 @@ rewrites a past or running decision. Bump POLICY_VERSION with every change.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import asdict, dataclass, replace
 
 from qpgov import roles
@@ -67,7 +68,8 @@ EMERGENCY = Policy(OPS, roles.CORE_OPS, "approve_emergency_change", EMERGENCY_RU
 # Config keys whose change can alter block production or state transitions
 # (playbook section 1). An Ops change touching one goes to the Governance
 # Council. Shell-style patterns; bump the version with every change.
-CONSENSUS_KEYS_VERSION = "2026-11-30.1"
+# 2026-12-07.1: keys named in the proposal's text count too, not only the declared ones.
+CONSENSUS_KEYS_VERSION = "2026-12-07.1"
 CONSENSUS_SENSITIVE_KEYS = (
     "consensus.*",
     "genesis.*",
@@ -98,13 +100,35 @@ def sensitive_keys(config_keys: str) -> list[str]:
             if any(fnmatch.fnmatchcase(key, pattern) for pattern in CONSENSUS_SENSITIVE_KEYS)]
 
 
-def council_reasons(category: str, config_keys: str, adds_feature: bool) -> list[str]:
-    """Why an Ops change needs the Governance Council instead of Core Ops; empty if it does not."""
+# A dotted config key written anywhere in a text, e.g. `consensus.timeout_commit`.
+_DOTTED_KEY = re.compile(r"(?<![\w.])[a-z0-9_]+(?:\.[a-z0-9_\-]+)+", re.IGNORECASE)
+
+
+def sensitive_keys_in_text(text: str) -> list[str]:
+    """Consensus-sensitive keys the text names, whether or not they are declared as config keys.
+
+    A proposer who leaves the field empty but writes "set consensus.timeout_commit = 3s"
+    in the change still changes it. A false alarm sends the change to the Council,
+    the safe side.
+    """
+    found = dict.fromkeys(m.group(0).lower().rstrip(".-") for m in _DOTTED_KEY.finditer(text or ""))
+    return sensitive_keys(", ".join(found))
+
+
+def council_reasons(category: str, config_keys: str, adds_feature: bool,
+                    text: str = "") -> list[str]:
+    """Why an Ops change needs the Governance Council instead of Core Ops; empty if it does not.
+
+    `text` is the proposal's written content (see `Proposal.routing_text`).
+    """
     if category != OPS:
         return []
     reasons = []
-    if keys := sensitive_keys(config_keys):
-        reasons.append(f"it changes consensus-sensitive config {', '.join(keys)} "
+    keys = sensitive_keys(config_keys)
+    named = [k for k in sensitive_keys_in_text(text) if k not in keys]
+    if keys or named:
+        listed = ", ".join([*keys, *(f"{k} (named in its text)" for k in named)])
+        reasons.append(f"it changes consensus-sensitive config {listed} "
                        f"(list {CONSENSUS_KEYS_VERSION})")
     if adds_feature:
         reasons.append("it adds a feature, and no feature is added during the mainnet phase "
@@ -113,10 +137,10 @@ def council_reasons(category: str, config_keys: str, adds_feature: bool) -> list
 
 
 def route(category: str, config_keys: str = "", adds_feature: bool = False,
-          emergency: bool = False) -> Policy:
+          emergency: bool = False, text: str = "") -> Policy:
     """The policy for this content: its category's, unless it must go to the Council, or is
     an emergency Ops change."""
-    reasons = council_reasons(category, config_keys, adds_feature)
+    reasons = council_reasons(category, config_keys, adds_feature, text)
     if reasons:
         return replace(POLICIES[GOVERNANCE], category=category,
                        reason="Routed to the Governance Council: " + "; ".join(reasons) + ".")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -20,8 +21,9 @@ from django.utils import timezone
 
 from qpgov import eventlog, pagecache, roles, wording
 from qpgov.http import Conflict
+from qpgov.models import Event
 
-from . import conflicts, freezes, notify, policy
+from . import conflicts, content, freezes, notify, policy
 from .models import (
     CONTENT_FIELDS,
     LATER_CONTENT_FIELDS,
@@ -133,7 +135,7 @@ def emergency_problem(proposal: Proposal) -> str | None:
         return ("Only an Ops change can be an emergency change: Protocol changes are never "
                 "emergency changes and Governance changes cannot be.")
     reasons = policy.council_reasons(proposal.category, proposal.config_keys,
-                                     proposal.adds_feature)
+                                     proposal.adds_feature, proposal.routing_text())
     if reasons:
         return ("An emergency change is approved by Core Ops alone, but this one needs the "
                 "Governance Council: " + "; ".join(reasons) + ".")
@@ -148,6 +150,16 @@ def emergency_problem(proposal: Proposal) -> str | None:
         return (f"INC-{incident.pk} is on none of the nodes this change touches: name the "
                 "incident's nodes the change acts on.")
     return None
+
+
+def content_problem(proposal: Proposal) -> str | None:
+    """Why `proposal`'s content cannot go to review as it is (what the form would have said)."""
+    found = content.problems(proposal)
+    if not found:
+        return None
+    return "Not ready for review. " + " ".join(
+        f"{str(Proposal._meta.get_field(name).verbose_name).capitalize()}: {message}"
+        for name, message in found)
 
 
 def _route(proposal: Proposal, now) -> int:
@@ -194,6 +206,9 @@ def submit(proposal_id: int, user) -> Proposal:
             raise Conflict(f"This proposal is {proposal.get_state_display().lower()}, not a draft.")
         if proposal.category == policy.PROTOCOL:
             raise Conflict(policy.FROZEN_MESSAGE)
+        if problem := content_problem(proposal):
+            raise Conflict(problem, links=[("Edit the draft",
+                                            reverse("changes:edit", args=[proposal.pk]))])
         if proposal.emergency and (problem := emergency_problem(proposal)):
             raise Conflict(problem)
         eligible = _route(proposal, now)
@@ -238,6 +253,8 @@ def amend(proposal_id: int, user, cleaned: dict, note: str) -> Proposal:
         if proposal.compute_content_hash() == old_hash:
             raise Conflict("The amendment changes nothing; the proposal is as it was.")
         set_aside = proposal.votes.filter(revision=proposal.revision).count()
+        if problem := content_problem(proposal):
+            raise Conflict(problem)
         if proposal.emergency and (problem := emergency_problem(proposal)):
             raise Conflict(problem)
         # A new config key may send it to other approvers (or back).
@@ -484,12 +501,13 @@ def decide(proposal_id: int, now=None) -> str | None:
 
 
 def _decide_locked(proposal_id: int, now, events: list,
-                   active_freezes: list | None = None) -> str | None:
+                   active_freezes: list | None = None, holds: dict | None = None) -> str | None:
     """The body of `decide`, inside the caller's transaction; its event goes into `events`.
 
     `active_freezes`, if given, was read after this proposal's row was locked:
     a freeze declared meanwhile locks the proposals it may hold first (see
     `declare_freeze`), so it is either seen here or committed after this decision.
+    `holds`, if given, is `_holds_of` for the batch, read under the same locks.
     """
     proposal = _locked(proposal_id)
     # Counted under the row lock, at the moment of deciding: no vote can land
@@ -497,18 +515,34 @@ def _decide_locked(proposal_id: int, now, events: list,
     counted = tally(proposal) if proposal.decision_is_due(now) else None
     step = due_decision(proposal, now, counted, active_freezes)
     if step is None:
+        _log_hold(proposal, now, events, active_freezes)
         return None
     method, note = step
     data = counted.event_data(proposal.required_approvals) if counted else {}
+    if method in ("approve", "reject", "expire"):
+        # The decision names the freezes that made it wait (logged by _log_hold).
+        logged = _holds_of([proposal.pk])[proposal.pk] if holds is None else holds[proposal.pk]
+        held_by = [h["freeze"] for h in logged if h["revision"] == proposal.revision]
+        if held_by:
+            data["held_by"] = held_by
+            note += f" The decision waited for {'; '.join(held_by)}."
     if method == "fall_back":
         # The votes cast stay (the same revision); the normal window runs from the
         # submission, as a failed expedited proposal keeps its voting start.
+        emergency_policy = proposal.policy_in_force
         proposal.emergency = False
-        _route(proposal, now)
-        proposal.open_window(proposal.window_opens_at)
-        data = {**data, "policy": proposal.policy_in_force,
-                "required_approvals": proposal.required_approvals,
-                "deadline": proposal.deadline.isoformat()}
+        try:
+            _route(proposal, now)
+        except Conflict as exc:
+            # Core Ops has shrunk so far that a normal review could never approve it
+            # either: it expires with the reason, rather than failing every sweep.
+            proposal.emergency, proposal.policy_in_force = True, emergency_policy
+            method, note = "expire", f"{note.rstrip('.')}, but it cannot be. {exc}"
+        else:
+            proposal.open_window(proposal.window_opens_at)
+            data = {**data, "policy": proposal.policy_in_force,
+                    "required_approvals": proposal.required_approvals,
+                    "deadline": proposal.deadline.isoformat()}
     _transition(proposal, method, None, now, events=events, note=note, **data)
     if method == "unratify":
         pagecache.touch("changes:public")
@@ -518,6 +552,40 @@ def _decide_locked(proposal_id: int, now, events: list,
     elif method not in ("lapse", "fall_back"):
         notify.on_commit(notify.decision, proposal.pk)
     return proposal.state
+
+
+def _holds(proposal: Proposal):
+    return Event.objects.for_subject(proposal).filter(kind="decision_held")
+
+
+def _holds_of(proposal_ids) -> dict[int, list[dict]]:
+    """The freezes logged as holding each proposal's decision, in one query."""
+    found: dict[int, list[dict]] = {pk: [] for pk in proposal_ids}
+    rows = (Event.objects.filter(subject_type=Proposal._meta.label_lower,
+                                 subject_id__in=list(proposal_ids), kind="decision_held")
+            .order_by("seq").values_list("subject_id", "data"))
+    for subject_id, data in rows:
+        found[subject_id].append(data)
+    return found
+
+
+def _log_hold(proposal: Proposal, now, events: list, active_freezes: list | None) -> None:
+    """Put on the log, once per freeze, that a freeze holds this due decision.
+
+    The freeze itself is not copied: the event names it and says what it did. Under
+    the row lock, so two sweeps cannot both find it unlogged.
+    """
+    for window in decision_held_by(proposal, now, active_freezes):
+        if _holds(proposal).filter(data__freeze_kind=window.kind,
+                                   data__freeze_id=window.pk).exists():
+            continue
+        events.append(eventlog.entry(
+            proposal, "decision_held", revision_hash=proposal.content_hash,
+            note=f"The decision is due, but {window.name} holds it ({window.until}). The "
+                 "review window keeps running; the decision is taken when the freeze ends.",
+            data={"freeze_kind": window.kind, "freeze_id": window.pk, "freeze": window.name,
+                  "revision": proposal.revision},
+        ))
 
 
 def due_ids(now):
@@ -551,7 +619,8 @@ def decide_due(now=None) -> dict:
                 list(Proposal.objects.select_for_update().filter(pk__in=batch).order_by("pk")
                      .values_list("pk", flat=True))
                 active = freezes.in_force(now)
-                decided = [_decide_locked(proposal_id, now, events, active)
+                holds = _holds_of(batch)
+                decided = [_decide_locked(proposal_id, now, events, active, holds)
                            for proposal_id in batch]
                 eventlog.append_many(events)
         except Exception:
@@ -594,9 +663,11 @@ def send_due_reminders(now) -> int:
 # --- after approval ----------------------------------------------------------------
 
 
-def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
+def record_implementation(proposal_id: int, user, cleaned: dict, now=None) -> Proposal:
+    """Record the outcome of an approved change. `now` is for the demo history only, which
+    takes decisions ahead of the clock (as `decide` allows) and records them then."""
     roles.require(user, "record_implementation")
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         proposal = _locked(proposal_id)
         if proposal.state != State.APPROVED:
@@ -610,6 +681,8 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
         if held:
             raise Conflict(f"A change freeze is in force: {freezes.names(held)}. Nothing is "
                            "implemented until it ends or is lifted.")
+        if problem := implementation_time_problem(proposal, cleaned["performed_at"], now):
+            raise Conflict(problem)
         found = conflicts.for_proposal(proposal)
         conflict_reason = (cleaned.get("conflict_reason") or "").strip()
         if found and not conflict_reason:
@@ -638,10 +711,50 @@ def record_implementation(proposal_id: int, user, cleaned: dict) -> Proposal:
     return proposal
 
 
+def implementation_time_problem(proposal: Proposal, performed_at, now) -> str | None:
+    """Why work on `proposal` cannot have been done at `performed_at`, or None.
+
+    Not in the future, not before the approval (to the minute, as the form takes
+    times), and not while a freeze in scope was in force: a freeze forbids the
+    work, not only recording it, so work done during one is refused once it ends too.
+    """
+    if performed_at > now:
+        return f"{_at(performed_at)} is in the future: record work once it is done."
+    approved = proposal.decided_at and proposal.decided_at.replace(second=0, microsecond=0)
+    if approved and performed_at < approved:
+        return (f"{_at(performed_at)} is before the approval ({_at(proposal.decided_at)}): "
+                "work done before a change was approved is not this change's implementation.")
+    held = freezes.holding(proposal, performed_at)
+    if held:
+        return (f"At {_at(performed_at)} a change freeze was in force: {freezes.names(held)}. "
+                "Nothing in its scope may be implemented during a freeze.")
+    return None
+
+
+def rollback_time_problem(proposal: Proposal, performed_at, now) -> str | None:
+    """Why the rollback of `proposal` cannot have been done at `performed_at`, or None.
+
+    A rollback repairs; a freeze does not hold it. It only cannot be in the future
+    or before the implementation it undoes.
+    """
+    if performed_at > now:
+        return f"{_at(performed_at)} is in the future: record the rollback once it is done."
+    implemented = proposal.implemented_at
+    if implemented and performed_at < implemented.replace(second=0, microsecond=0):
+        return (f"{_at(performed_at)} is before the implementation it rolls back "
+                f"({_at(implemented)}).")
+    return None
+
+
+def _at(moment) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _begin_ratification(proposal: Proposal, user, now, note: str, data: dict) -> None:
     """The implemented emergency change enters its retrospective review: the usual
     category rules, a fresh set of votes on a new revision, a 72-hour deadline."""
-    rules = policy.route(proposal.category, proposal.config_keys, proposal.adds_feature)
+    rules = policy.route(proposal.category, proposal.config_keys, proposal.adds_feature,
+                         text=proposal.routing_text())
     proposal.policy_in_force = policy.snapshot(rules)
     eligible = electorate(proposal).count()
     proposal.required_approvals = policy.required_approvals(rules.rule, eligible)
@@ -664,6 +777,8 @@ def record_rollback(proposal_id: int, user, cleaned: dict) -> Proposal:
         if proposal.state != State.UNRATIFIED:
             raise Conflict("Only an emergency change that was not ratified needs a rollback "
                            f"record; this one is {proposal.get_state_display().lower()}.")
+        if problem := rollback_time_problem(proposal, cleaned["performed_at"], now):
+            raise Conflict(problem)
         proposal.rollback_recorded_by = user
         proposal.rollback_recorded_at = cleaned["performed_at"]
         proposal.rollback_notes = cleaned["rollback_notes"]
@@ -673,9 +788,13 @@ def record_rollback(proposal_id: int, user, cleaned: dict) -> Proposal:
     return proposal
 
 
-def reclassify(proposal_id: int, user, adds_feature: bool, reason: str) -> Proposal:
+def reclassify(proposal_id: int, user, adds_feature: bool, reason: str,
+               revision_hash: str) -> Proposal:
     """An approver says the change does (or does not) add a feature. New approvers may
-    follow (a feature needs the Council); the window restarts and it is logged."""
+    follow (a feature needs the Council); the window restarts and it is logged.
+
+    Like a vote, it binds to the revision the approver read (`revision_hash`).
+    """
     now = timezone.now()
     with transaction.atomic():
         proposal = _locked(proposal_id)
@@ -685,6 +804,9 @@ def reclassify(proposal_id: int, user, adds_feature: bool, reason: str) -> Propo
                 "proposal.")
         if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)):
             raise Conflict("Only a proposal whose review window is open can be reclassified.")
+        if revision_hash != proposal.content_hash:
+            raise Conflict("The proposal was amended after you loaded it. Read the new revision "
+                           "and reclassify it again if you still think so.")
         if proposal.adds_feature == adds_feature:
             raise Conflict("The proposal is already classified so.")
         old_role = proposal.policy_rules.approver_role
@@ -715,8 +837,15 @@ def declare_freeze(user, cleaned: dict) -> Freeze:
     with transaction.atomic():
         _lock_proposals_a_freeze_may_hold(cleaned["categories"])
         source = " and ".join(sorted(roles.roles_of(user) & roles.ACTIONS["manage_freezes"]))
+        # A freeze never starts before it is declared: one dated earlier would claim to
+        # have held decisions already taken. An earlier start is clamped to now.
+        asked = cleaned["starts_at"]
+        starts_at = max(asked, now)
+        if cleaned.get("ends_at") and cleaned["ends_at"] <= starts_at:
+            raise Conflict("A freeze cannot be declared for the past: it would end before it "
+                           "starts now.")
         freeze = Freeze.objects.create(
-            title=cleaned["title"], reason=cleaned["reason"], starts_at=cleaned["starts_at"],
+            title=cleaned["title"], reason=cleaned["reason"], starts_at=starts_at,
             ends_at=cleaned.get("ends_at"), categories=list(cleaned["categories"]),
             source=source, created_by=user, created_at=now,
         )
@@ -726,6 +855,7 @@ def declare_freeze(user, cleaned: dict) -> Freeze:
             "ends_at": freeze.ends_at.isoformat() if freeze.ends_at else None,
             "categories": freeze.categories,
             "nodes": sorted(freeze.nodes.values_list("name", flat=True)), "source": source,
+            **({"requested_starts_at": asked.isoformat()} if asked != starts_at else {}),
         })
     return freeze
 

@@ -129,7 +129,6 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "revisions": proposal.revisions.select_related("author"),
         "events": events,
         "decision_due": decision_due,
-        "status_line": status.status_line(proposal, now, counted),
         "set_aside_count": len(set_aside),
         "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,
@@ -153,6 +152,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "undelivered": proposal.deliveries.exclude(status=EmailDelivery.SENT),
         **_pressure_context(request, proposal, now),
     }
+    ctx["status_line"] = status.status_line(proposal, now, counted, ctx["freeze_windows"])
     return render(request, "changes/detail.html", ctx)
 
 
@@ -160,10 +160,12 @@ def _pressure_context(request, proposal: Proposal, now) -> dict:
     """Freezes, emergency, routing and conflicts, for the includes of the proposal page."""
     live = proposal.state in (State.DRAFT, State.IN_REVIEW, State.APPROVED)
     nodes = list(proposal.nodes.all())
-    # One read of the freezes for both questions: in force now, and over its planned window.
+    # One read of the freezes for every question: in force now, when its decision falls
+    # due (the status line), and over its planned window.
+    until = max(now, proposal.earliest_decision_at or now, proposal.planned_end)
     known = freezes.windows(min(now, proposal.planned_start),
-                            max(now + timedelta(microseconds=1), proposal.planned_end)) if live else []
-    active = [w for w in known if w.in_force(now)]
+                            until + timedelta(microseconds=1)) if live else None
+    active = [w for w in known or [] if w.in_force(now)]
     can_reclassify = (proposal.state == State.IN_REVIEW and proposal.window_is_open(now)
                       and services.may_vote(proposal, request.user))
     return {
@@ -174,11 +176,13 @@ def _pressure_context(request, proposal: Proposal, now) -> dict:
         "freeze_holds_implementation": freezes.holding(proposal, now, active)
         if proposal.state == State.APPROVED else [],
         "conflicts": conflicts.for_proposal(proposal, nodes, known) if live else [],
+        "freeze_windows": known,
         "proposal_nodes": nodes,
         "routing_reason": proposal.policy_rules.reason,
         # Its own ids: the vote form on the same page has a `reason` field too.
         "reclassify_form": ReclassifyForm(
-            initial={"adds_feature": "no" if proposal.adds_feature else "yes"},
+            initial={"adds_feature": "no" if proposal.adds_feature else "yes",
+                     "revision_hash": proposal.content_hash},
             auto_id="id_reclassify_%s") if can_reclassify else None,
         "can_record_rollback": proposal.state == State.UNRATIFIED
         and roles.can(request.user, "record_implementation"),
@@ -288,7 +292,7 @@ def implementation(request: HttpRequest, pk: int) -> HttpResponse:
             f"{proposal.get_state_display().lower()}."
         )
     found = conflicts.for_proposal(proposal)
-    form = ImplementationForm(request.POST or None, conflicts=found)
+    form = ImplementationForm(request.POST or None, conflicts=found, proposal=proposal)
     if request.method == "POST" and form.is_valid():
         services.record_implementation(proposal.pk, request.user, form.cleaned_data)
         messages.success(request, "Recorded.")
@@ -311,7 +315,7 @@ def reclassify(request: HttpRequest, pk: int) -> HttpResponse:
             f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return redirect(proposal)
     proposal = services.reclassify(proposal.pk, request.user, form.cleaned_data["adds_feature"],
-                                   form.cleaned_data["reason"])
+                                   form.cleaned_data["reason"], form.cleaned_data["revision_hash"])
     messages.success(request, "Reclassified: the window restarted. Approved by "
                      f"{proposal.policy_rules.approver_role}.")
     return redirect(proposal)
@@ -325,7 +329,7 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     if proposal.state != State.UNRATIFIED:
         raise Conflict("Only an emergency change that was not ratified needs a rollback record; "
                        f"this one is {proposal.get_state_display().lower()}.")
-    form = RollbackForm(request.POST or None)
+    form = RollbackForm(request.POST or None, proposal=proposal)
     if request.method == "POST" and form.is_valid():
         services.record_rollback(proposal.pk, request.user, form.cleaned_data)
         messages.success(request, "Rollback recorded.")

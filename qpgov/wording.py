@@ -19,6 +19,7 @@ EVENT_TITLES = {
     "amended": "amended",
     "votes_set_aside": "votes set aside",
     "reminded": "approvers reminded",
+    "decision_held": "decision held by a freeze",
     # Incident response.
     "declared": "declared",
     "detected": "detected",

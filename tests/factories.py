@@ -97,7 +97,7 @@ def emergency_in_review(proposer, incident, **overrides):
 
 def implementation_data(outcome="implemented", **overrides) -> dict:
     data = {
-        "outcome": outcome, "performed_at": timezone.now() - timedelta(minutes=5),
+        "outcome": outcome, "performed_at": timezone.now(),
         "verification_notes": "Checked every node reports the new value.",
         "rollback_notes": "Restored the previous config and restarted the nodes.",
         "public_changelog": "Raised the peer limit on public rpc nodes.",

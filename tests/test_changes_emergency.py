@@ -213,6 +213,17 @@ def test_not_ratified_it_requires_a_rollback_and_the_council_is_told(alice, olga
     assert proposal.state == State.ROLLED_BACK and proposal.rollback_recorded_by == olga
 
 
+def test_a_rollback_dated_before_the_implementation_is_refused(alice, olga, oscar, incident,
+                                                               start):
+    proposal = implemented(alice, olga, oscar, incident, start)
+    services.decide(proposal.pk, start + 72 * H)
+    with at(start + 73 * H), pytest.raises(Conflict, match="before the implementation"):
+        services.record_rollback(proposal.pk, olga, {
+            "performed_at": start - H,
+            "rollback_notes": "Restored the previous timeout and restarted every validator."})
+    assert Proposal.objects.get(pk=proposal.pk).state == State.UNRATIFIED
+
+
 def test_a_standing_rejection_leaves_it_unratified(alice, olga, oscar, incident, start):
     proposal = implemented(alice, olga, oscar, incident, start)
     with at(start + H):
@@ -265,3 +276,31 @@ def test_an_emergency_draft_form_names_what_is_missing(incident):
                        "emergency": "on", "incident": incident.pk,
                        "nodes": [n.pk for n in incident.nodes.all()]})
     assert ok.is_valid(), ok.errors
+
+
+@pytest.mark.parametrize("field,message", [
+    ("emergency_justification", "why the change cannot wait"),
+    ("on_call", "who is on call"),
+    ("risk_assessment", "what could go wrong"),
+])
+def test_the_service_refuses_an_emergency_without_its_itil_record(alice, olga, oscar, incident,
+                                                                  field, message):
+    # Only the form used to check these: a draft made without it was submitted.
+    with pytest.raises(Conflict, match=message):
+        emergency_in_review(alice, incident, **{field: ""})
+    assert not Proposal.objects.filter(state=State.IN_REVIEW).exists()
+
+
+def test_without_core_ops_left_to_review_it_the_fallback_expires_it_instead_of_failing(
+        alice, olga, oscar, incident, start, caplog):
+    with at(start):
+        proposal = emergency_in_review(alice, incident)
+    Group.objects.get(name=roles.CORE_OPS).user_set.remove(olga, oscar)
+    counts = services.decide_due(start + policy.EMERGENCY_WINDOW_HOURS * H)
+    assert counts.get(State.EXPIRED) == 1
+    assert "could not decide" not in caplog.text and "batch failed" not in caplog.text
+    proposal.refresh_from_db()
+    assert proposal.state == State.EXPIRED
+    event = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.EXPIRED)
+    assert "normal Ops change, but it cannot be" in event.note
+    assert "could never be approved" in event.note

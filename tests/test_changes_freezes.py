@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from changes import freezes, services
-from changes.forms import FreezeForm
+from changes.forms import FreezeForm, ImplementationForm
 from changes.models import Freeze, Proposal, State
 from fleet.models import Node
 from incidents import services as incident_services
@@ -178,8 +178,50 @@ def test_recording_an_implementation_during_a_freeze_is_refused_with_the_freeze_
             services.record_implementation(proposal.pk, olga, implementation_data())
     assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
     with at(start + 30 * H):
-        services.record_implementation(proposal.pk, olga, implementation_data())
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 30 * H))
     assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def test_work_done_during_a_freeze_is_refused_after_it_ends_too(alice, olga, start):
+    proposal = approved_in_principle(alice, olga, start)
+    services.decide(proposal.pk, start + 24 * H)
+    proposal.refresh_from_db()
+    f = freeze(olga, start + 26 * H, start + 28 * H)
+    with at(start + 29 * H):
+        with pytest.raises(Conflict, match=f"freeze was in force: Freeze #{f.pk}"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 27 * H))
+        form = ImplementationForm({**implementation_form(start + 27 * H)}, proposal=proposal)
+        assert not form.is_valid() and "Network upgrade to v2" in str(form.errors["performed_at"])
+        assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
+        # End exclusive: work done as it ended is fine.
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 28 * H))
+    assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def test_work_dated_before_the_approval_or_in_the_future_is_refused(alice, olga, start):
+    proposal = approved_in_principle(alice, olga, start)
+    services.decide(proposal.pk, start + 24 * H)
+    proposal.refresh_from_db()
+    with at(start + 26 * H):
+        with pytest.raises(Conflict, match="before the approval"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 14 * H))
+        with pytest.raises(Conflict, match="in the future"):
+            services.record_implementation(proposal.pk, olga,
+                                           implementation_data(performed_at=start + 27 * H))
+        form = ImplementationForm(implementation_form(start + 14 * H), proposal=proposal)
+        assert "before the approval" in str(form.errors["performed_at"])
+        assert Proposal.objects.get(pk=proposal.pk).state == State.APPROVED
+        services.record_implementation(proposal.pk, olga,
+                                       implementation_data(performed_at=start + 24 * H))
+    assert Proposal.objects.get(pk=proposal.pk).state == State.IMPLEMENTED
+
+
+def implementation_form(performed_at) -> dict:
+    return {**implementation_data(), "performed_at": performed_at.strftime("%Y-%m-%dT%H:%M")}
 
 
 def test_only_core_ops_and_the_council_declare_freezes(alice, start):
@@ -210,3 +252,41 @@ def test_the_pages_show_the_freeze_and_that_the_decision_waits(client, alice, ol
     assert "The decision waits until the freeze ends" in page
     assert f"Freeze #{scheduled.pk}: Upgrade to v3" in calendar
     assert f"INC-{incident.pk} (SEV1)" in calendar
+
+
+def test_a_held_decision_is_logged_once_per_freeze_and_the_decision_names_it(alice, olga, rita,
+                                                                             start):
+    proposal = approved_in_principle(alice, olga, start)
+    first = freeze(olga, start + 20 * H, start + 30 * H)
+    with at(start + 25 * H):
+        incident = sev1(rita, rita)
+    for moment in (start + 24 * H, start + 24 * H + 60 * US, start + 26 * H):
+        services.decide_due(moment)
+    held = Event.objects.for_subject(proposal).filter(kind="decision_held")
+    assert [(e.data["freeze_kind"], e.data["freeze_id"]) for e in held] == [
+        ("manual", first.pk), ("incident", incident.pk)]  # once each, however often the sweep runs
+    assert f"Freeze #{first.pk}: Network upgrade to v2" in held[0].note
+    resolve(incident, rita, start + 40 * H)
+    assert services.decide(proposal.pk, start + 40 * H) == State.APPROVED
+    decision = Event.objects.for_subject(proposal).get(kind="transition", to_state=State.APPROVED)
+    assert decision.data["held_by"] == [e.data["freeze"] for e in held]
+    assert f"The decision waited for Freeze #{first.pk}" in decision.note
+
+
+def test_a_freeze_cannot_start_in_the_past(olga, alice, start):
+    with at(start + 90 * US):
+        form = FreezeForm({"title": "Upgrade freeze", "reason": "Validators upgrade that day.",
+                           "starts_at": (start - 2 * H).strftime("%Y-%m-%dT%H:%M"),
+                           "categories": ["ops"]})
+        assert not form.is_valid()
+        assert "That time has passed" in str(form.errors["starts_at"])
+        # Declared without the form, an earlier start is clamped to the moment of declaring.
+        proposal = approved_in_principle(alice, olga, start - 30 * H)
+        services.decide(proposal.pk, start - 6 * H)  # approved before the freeze was declared
+        f = services.declare_freeze(olga, {
+            "title": "Upgrade freeze", "reason": "Validators upgrade that day.",
+            "starts_at": start - 10 * H, "ends_at": None, "categories": ["ops"], "nodes": []})
+    assert f.starts_at == start + 90 * US
+    declared = Event.objects.for_subject(f).get(kind="freeze_declared")
+    assert declared.data["requested_starts_at"] == (start - 10 * H).isoformat()
+    assert freezes.holding(proposal, start - 6 * H) == []

@@ -203,8 +203,9 @@ def test_the_sweep_decides_in_batches_with_one_append_per_batch(
     with at(start + 72 * H):
         # The due ids and the reminders; per decision: lock, votes, electorate,
         # save, and its e-mail rows (read, insert); per batch of 2: its transaction (2),
-        # the batch's row locks and the freezes in force, read once (3), and one append (3).
-        with django_assert_max_num_queries(1 + 5 * 6 + 3 * (2 + 3 + 3) + 1):
+        # the batch's row locks and the freezes in force, read once (3), the freezes that
+        # held its decisions, read once (1), and one append (3).
+        with django_assert_max_num_queries(1 + 5 * 6 + 3 * (2 + 3 + 1 + 3) + 1):
             counts = services.decide_due()
     assert counts == {"approved": 3, "expired": 2, "reminded": 0}
     decided = list(Event.objects.filter(kind="transition", to_state__in=["approved", "expired"])

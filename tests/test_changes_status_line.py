@@ -67,3 +67,47 @@ def test_a_draft_and_an_approved_proposal_say_what_comes_next(alice, olga, oscar
     line = status_line(p, timezone.now())
     assert "Waiting for Core Ops to record the implementation" in line
     assert f"{p.lapses_at:%Y-%m-%d %H:%M} UTC" in line
+
+
+def test_during_a_freeze_it_says_the_decision_is_held_never_a_time_it_will_not_keep(
+        client, alice, olga, oscar):
+    p = in_review(alice)
+    vote(p, olga)
+    freeze = services.declare_freeze(olga, {
+        "title": "Upgrade to v3", "reason": "Validators upgrade to v3 in this window.",
+        "starts_at": timezone.now(), "ends_at": p.earliest_decision_at + timedelta(hours=6),
+        "categories": ["ops"], "nodes": []})
+    ends = f"{freeze.ends_at:%Y-%m-%d %H:%M} UTC"
+    for moment in (timezone.now(), p.earliest_decision_at + timedelta(minutes=1)):
+        with time_machine.travel(moment, tick=False):
+            line = page(client, alice, p)
+        assert "Approved automatically at" not in line
+        assert (f"Approved automatically when Freeze #{freeze.pk}: Upgrade to v3 (until {ends}) "
+                "ends unless someone rejects before then.") in line
+
+
+def test_an_emergency_change_says_it_falls_back_rather_than_expires(alice, olga, oscar, rita):
+    from tests.factories import emergency_in_review, sev1
+
+    p = emergency_in_review(alice, sev1(olga, rita))
+    line = status_line(p, timezone.now())
+    assert "Still needed: 2 more approvals from Core Ops other than the proposer" in line
+    assert f"{p.deadline:%Y-%m-%d %H:%M} UTC" in line and "normal Ops review" in line
+    assert "expires." not in line and "a majority" not in line
+
+
+def test_ratification_states_say_what_is_needed_and_what_follows(alice, olga, oscar, rita):
+    from tests.factories import emergency_in_review, implementation_data, sev1
+
+    p = emergency_in_review(alice, sev1(olga, rita))
+    vote(p, olga)
+    vote(p, oscar)
+    services.record_implementation(p.pk, olga, implementation_data())
+    p.refresh_from_db()
+    line = status_line(p, timezone.now())
+    assert "in its ratification review" in line
+    assert "Still needed: 1 more approval from Core Ops and no rejection." in line
+    assert f"If it is not ratified by {p.deadline:%Y-%m-%d %H:%M} UTC, a rollback is required." in line
+    services.decide(p.pk, p.deadline)
+    p.refresh_from_db()
+    assert "a rollback is required. Core Ops carry out" in status_line(p, timezone.now())

@@ -45,7 +45,7 @@ def test_the_model_allows_exactly_the_specified_transitions(state, method):
 
 def implementation(outcome="implemented"):
     return {
-        "outcome": outcome, "performed_at": timezone.now() - timedelta(minutes=5),
+        "outcome": outcome, "performed_at": timezone.now(),
         "verification_notes": "Checked every node reports the new value.",
         "rollback_notes": "Restored the previous config and restarted the nodes.",
         "public_changelog": "Raised the peer limit on public rpc nodes.",
@@ -124,11 +124,11 @@ ACTIONS = {
     "roll back": (lambda p, a: services.record_implementation(
         p.pk, a["olga"], implementation("rolled_back")), {State.APPROVED}, State.ROLLED_BACK),
     "record the rollback": (lambda p, a: services.record_rollback(p.pk, a["olga"], {
-        "performed_at": timezone.now() - timedelta(minutes=5),
+        "performed_at": timezone.now(),
         "rollback_notes": "Restored the previous timeout and restarted every validator."}),
         {State.UNRATIFIED}, State.ROLLED_BACK),
     "reclassify": (lambda p, a: services.reclassify(p.pk, a["olga"], True,
-                                                    "It adds a new RPC method."),
+                                                    "It adds a new RPC method.", p.content_hash),
                    {State.IN_REVIEW}, State.IN_REVIEW),
 }
 

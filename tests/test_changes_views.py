@@ -47,7 +47,7 @@ def test_propose_review_approve_implement_through_the_web(client, alice, olga, o
         assert b"Record implementation" in page.content
         response = client.post(reverse("changes:implementation", args=[proposal.pk]), {
             "outcome": "implemented",
-            "performed_at": (start + timedelta(hours=23)).strftime("%Y-%m-%dT%H:%M"),
+            "performed_at": (start + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
             "verification_notes": "All three rpc nodes report max_peers 80 and stable memory.",
             "public_changelog": "Raised the peer limit on public rpc nodes to 80.",
         })

@@ -147,3 +147,24 @@ def test_the_always_firing_watchdog_is_never_a_firing_alert_without_an_incident(
                             group_key=f'{{}}:{{alertname="{watchdog}"}}'), token)
     alerts = section(home(client, olga), "Firing alerts without an incident")
     assert f"alertname={watchdog}" in alerts
+
+
+def test_an_unratified_change_waits_in_core_ops_inbox_until_its_rollback_is_recorded(
+        client, alice, olga, oscar, rita):
+    from django.utils import timezone
+
+    from tests.factories import emergency_in_review, implementation_data, sev1
+
+    p = emergency_in_review(alice, sev1(olga, rita))
+    vote(p, olga)
+    vote(p, oscar)
+    change_services.record_implementation(p.pk, olga, implementation_data())
+    p.refresh_from_db()
+    change_services.decide(p.pk, p.deadline)
+    rollbacks = section(home(client, oscar), "Rollbacks required")
+    assert p.title in rollbacks and f"/changes/{p.pk}/rollback/" in rollbacks
+    assert "Rollbacks required" not in home(client, alice)  # not a Core Ops member
+    change_services.record_rollback(p.pk, olga, {
+        "performed_at": timezone.now(),
+        "rollback_notes": "Restored the previous timeout and restarted every validator."})
+    assert "Rollbacks required" not in home(client, oscar)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
@@ -81,9 +82,7 @@ def build_actors():
 def build_samples(actors):
     """One sample object of each kind in TABLE; some hold change freezes from here on."""
     alice, olga = actors[table.PROPOSER], actors[table.CORE_OPS]
-    approved = in_review(alice, title="An approved change for the matrix")
-    vote(approved, olga)
-    services.decide(approved.pk, approved.earliest_decision_at)
+    approved = _approved(alice, olga)
     rita = actors[table.RESPONDER]
     node = Node.objects.create(name="validator-matrix", environment="mainnet", role="validator")
     incident = incident_services.declare(
@@ -271,6 +270,16 @@ def _notice(incident, author):
     return notices.draft(incident, author, **NOTICE_FORM)
 
 
+def _approved(alice, olga):
+    """Approved an hour ago: its implementation can be recorded as done now."""
+    with time_machine.travel(timezone.now() - timedelta(hours=25), tick=False):
+        proposal = in_review(alice, title="An approved change for the matrix")
+        vote(proposal, olga)
+    services.decide(proposal.pk, proposal.earliest_decision_at)
+    proposal.refresh_from_db()
+    return proposal
+
+
 def _freeze(by):
     return Freeze.objects.create(
         title="Network upgrade freeze for the matrix", reason="The v2 upgrade is being rolled out.",
@@ -314,10 +323,7 @@ def build_sample(sample, people):
     if sample == "governance_in_review":
         return in_review(alice, title="A governance proposal for the matrix", category="governance")
     if sample == "approved":
-        proposal = in_review(alice, title="An approved change for the matrix")
-        vote(proposal, people[table.CORE_OPS])
-        services.decide(proposal.pk, proposal.earliest_decision_at)
-        proposal.refresh_from_db()
+        proposal = _approved(alice, people[table.CORE_OPS])
         assert proposal.state == State.APPROVED
         return proposal
     if sample == "emergency_in_review":
@@ -405,9 +411,10 @@ BODIES = {
                                                    "revision_hash": obj.content_hash,
                                                    "confirm_determinism": "on"},
     "reclassify a change as a feature": lambda obj, p: {
-        "adds_feature": "yes", "reason": "It adds a new RPC method for clients."},
+        "adds_feature": "yes", "reason": "It adds a new RPC method for clients.",
+        "revision_hash": obj.content_hash},
     "record the rollback of an unratified change": lambda obj, p: {
-        "performed_at": (timezone.now() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
+        "performed_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
         "rollback_notes": "Restored the previous timeout and restarted every validator."},
     "declare a freeze": lambda obj, p: {
         "title": "Freeze around the v3 upgrade", "reason": "Validators upgrade to v3 that day.",
@@ -417,7 +424,7 @@ BODIES = {
     "lift a freeze": lambda obj, p: {"note": "The upgrade finished early and cleanly."},
     "record an implementation": lambda obj, p: {
         "outcome": "implemented",
-        "performed_at": (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "performed_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
         "verification_notes": "Peer counts checked on every rpc node after the restart.",
         "public_changelog": "Raised the peer limit on the public rpc nodes to eighty.",
     },

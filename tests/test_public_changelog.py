@@ -2,6 +2,7 @@ from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date
@@ -14,11 +15,13 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def implemented(alice, olga, title, line, outcome="implemented"):
-    proposal = in_review(alice, title=title)
-    vote(proposal, olga)
+    # Approved an hour ago, so that the work can be recorded as done now.
+    with time_machine.travel(timezone.now() - timedelta(hours=25), tick=False):
+        proposal = in_review(alice, title=title)
+        vote(proposal, olga)
     services.decide(proposal.pk, proposal.earliest_decision_at)
     return services.record_implementation(proposal.pk, olga, {
-        "outcome": outcome, "performed_at": timezone.now() - timedelta(minutes=1),
+        "outcome": outcome, "performed_at": timezone.now(),
         "verification_notes": "INTERNAL: checked on host rpc-3.internal by olga.",
         "rollback_notes": "INTERNAL rollback detail on host rpc-3.internal.",
         "public_changelog": line,

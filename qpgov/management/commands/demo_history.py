@@ -5,7 +5,8 @@ withdrawn and implemented by the functions the web views call, with the same
 forms validating the input; decisions are taken by `changes.services.decide`,
 the function the decision sweep runs, with `now` set to the moment the review
 window allows it (up to a day ahead: a decision cannot be taken before the
-window's earliest decision, and the demo does not wait). The incident runs its
+window's earliest decision, and the demo does not wait); an approved change is
+recorded as implemented at the moment of its approval, for the same reason. The incident runs its
 response steps in this process on a local demo node, as a worker would, and its
 post-mortem is drafted, submitted and published like any other.
 
@@ -161,13 +162,17 @@ class Command(BaseCommand):
             return decided(proposal, proposal.earliest_decision_at)
 
         def implement(proposal, outcome, line):
+            # Done once approved: the approval was taken ahead of the clock, so is this.
             data = {"outcome": outcome,
                     "performed_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
                     "verification_notes": "Demo data: checked the rpc health endpoint on each node.",
                     "rollback_notes": "Demo data: error rate rose; restored the old file."
                                       if outcome == "rolled_back" else "",
                     "public_changelog": line}
-            return services.record_implementation(proposal.pk, olga, valid(ImplementationForm(data)))
+            return services.record_implementation(
+                proposal.pk, olga, {**valid(ImplementationForm(data)),
+                                    "performed_at": proposal.decided_at},
+                now=proposal.decided_at)
 
         propose("Rotate the rpc TLS certificates")
         in_review = submitted("Raise p2p max peers on the rpc nodes")
