@@ -21,6 +21,7 @@ from django.db import transaction
 from fleet.alerts import Changes
 from fleet.models import Alert, AlertGroup, AlertRule
 from qpgov import eventlog
+from qpgov.wording import count
 
 from . import services
 from .models import Incident
@@ -59,7 +60,7 @@ def incident_draft(group: AlertGroup, alerts: list[Alert], severity: str) -> dic
     summary = first.annotations.get("summary") or first.annotations.get("description") or ""
     title = f"{first.alertname or 'Alert'}" + (f": {summary}" if summary else "")
     where = ", ".join(n.name for n in nodes) or "no registered node"
-    lines = [f"Raised from Alertmanager group `{group.title}` ({len(alerts)} firing alert(s) "
+    lines = [f"Raised from Alertmanager group `{group.title}` ({count(len(alerts), 'firing alert')} "
              f"on {where})."]
     for alert in sorted(alerts, key=lambda a: a.starts_at)[:20]:
         text = alert.annotations.get("summary") or alert.annotations.get("description") or ""
@@ -95,7 +96,7 @@ def on_alert_changes(changes: Changes) -> None:
             for incident in open_incidents:
                 events.append(eventlog.entry(
                     incident, "alert_firing", data=data,
-                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"))
+                    note=f"{count(len(changes.fired), 'alert')} firing: {_names(changes.fired)}"))
         else:
             _act_on_firing(group, changes.fired)
     if changes.cleared:
