@@ -9,7 +9,7 @@ from django.utils.timesince import timeuntil
 from qpgov import roles
 from qpgov.inbox import Item, Section, first
 
-from . import policy
+from . import policy, services
 from .models import Proposal, State, Vote
 
 
@@ -36,19 +36,33 @@ def _link(name: str, **query) -> str:
     return reverse(name) + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
+def _vote_due(p: Proposal, now, counted) -> Item:
+    """A vote waiting for someone: the time left is until the decision, which comes before
+    the deadline once the votes already meet (or can no longer meet) the policy."""
+    at = services.decision_expected_at(p, now, counted)
+    if at >= p.deadline:
+        when = f"{timeuntil(p.deadline, now)} left · deadline {p.deadline:%Y-%m-%d %H:%M} UTC"
+    elif at <= now:
+        when = "the decision is being taken now"
+    else:
+        when = (f"{timeuntil(at, now)} left · decided {at:%Y-%m-%d %H:%M} UTC unless votes "
+                "change")
+    return Item(p.title, p.get_absolute_url(), when,
+                urgent=(at - now).total_seconds() < 12 * 3600)
+
+
 def sections(user, now) -> list[Section]:
     if not roles.can(user, "view_changes"):
         return []
     found = []
     if vote_actions_of(user):
         rows, total = first(awaiting_vote(Proposal.objects.all(), user, now).order_by("deadline", "pk")
-                            .only("pk", "title", "deadline", "category"))
+                            .only("pk", "title", "deadline", "category", "state", "revision",
+                                  "proposer", "policy_in_force", "required_approvals",
+                                  "earliest_decision_at"))
+        counted = services.tallies(rows)
         found.append(Section(
-            "Votes due", [Item(p.title, p.get_absolute_url(),
-                               f"{timeuntil(p.deadline, now)} left · deadline "
-                               f"{p.deadline:%Y-%m-%d %H:%M} UTC",
-                               urgent=(p.deadline - now).total_seconds() < 12 * 3600)
-                          for p in rows],
+            "Votes due", [_vote_due(p, now, counted[p.pk]) for p in rows],
             total, _link("changes:list", awaiting=1), "No vote waits for you."))
     if roles.can(user, "propose_change"):
         mine = (Proposal.objects.filter(proposer=user, state__in=(State.DRAFT, State.IN_REVIEW,

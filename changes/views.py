@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles, wording
-from qpgov.http import Conflict
+from qpgov.http import Conflict, refusal_kept_in, refused_status
 from qpgov.models import Event
 
 from . import conflicts, freezes, inbox, policy, services, status
@@ -92,7 +92,12 @@ def _rows_shown(proposals) -> str:
 @require_safe
 @login_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = _get_proposal(request, pk)
+    return _detail_page(request, _get_proposal(request, pk))
+
+
+def _detail_page(request: HttpRequest, proposal: Proposal, *, vote_form=None,
+                 code: int = 200) -> HttpResponse:
+    """The proposal page; with `vote_form`, the vote as posted, its problems at the top."""
     now = timezone.now()
     # Reading never decides (a GET must change nothing): the beat sweep takes
     # a due decision within a minute; until then the page says it is due.
@@ -133,8 +138,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "set_aside_when": set_aside_when,
         "is_proposer": is_proposer,
         "can_vote": can_vote,
-        "vote_form": VoteForm(attestation_required=services.attestation_required(proposal),
-                              initial={
+        "vote_form": vote_form or VoteForm(
+            attestation_required=services.attestation_required(proposal), initial={
             "revision_hash": proposal.content_hash,
             "choice": my_vote.choice if my_vote else None,
             "reason": my_vote.reason if my_vote else "",
@@ -153,7 +158,9 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_pressure_context(request, proposal, now),
     }
     ctx["status_line"] = status.status_line(proposal, now, counted, ctx["freeze_windows"])
-    return render(request, "changes/detail.html", ctx)
+    if vote_form is not None:
+        ctx["form"] = vote_form  # base.html summarises its errors at the top of the page
+    return render(request, "changes/detail.html", ctx, status=code)
 
 
 def _pressure_context(request, proposal: Proposal, now) -> dict:
@@ -214,14 +221,20 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
     if proposal.proposer_id != request.user.pk:
         raise PermissionDenied("Only the proposer may edit a draft.")
-    if proposal.state != State.DRAFT:
-        raise Conflict("Only a draft can be edited. A proposal in review is changed by amending it.")
+    blocked = None if proposal.state == State.DRAFT else Conflict(
+        "Only a draft can be edited. A proposal in review is changed by amending it.")
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     form = ProposalForm(request.POST or None, instance=proposal)
-    if request.method == "POST" and form.is_valid():
-        services.update_draft(proposal.pk, request.user, form.cleaned_data)
-        messages.success(request, "Draft saved.")
-        return redirect(proposal)
-    return render(request, "changes/form.html", {"form": form, "mode": "edit", "p": proposal})
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            services.update_draft(proposal.pk, request.user, form.cleaned_data)
+            messages.success(request, "Draft saved.")
+            return redirect(proposal)
+    return render(request, "changes/form.html", {"form": form, "mode": "edit", "p": proposal},
+                  status=refused_status(form))
 
 
 @login_required
@@ -229,15 +242,23 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
     if proposal.proposer_id != request.user.pk:
         raise PermissionDenied("Only the proposer may amend a proposal.")
-    if not (proposal.state == State.IN_REVIEW and proposal.window_is_open(timezone.now())):
-        raise Conflict("Only a proposal whose review window is open can be amended.")
+    open_now = proposal.state == State.IN_REVIEW and proposal.window_is_open(timezone.now())
+    blocked = None if open_now else Conflict(
+        "Only a proposal whose review window is open can be amended.")
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     form = AmendForm(request.POST or None, instance=proposal)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        services.amend(proposal.pk, request.user, data, data["note"])
-        messages.success(request, "Amended: a new revision is in review and the window restarted.")
-        return redirect(proposal)
-    return render(request, "changes/form.html", {"form": form, "mode": "amend", "p": proposal})
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            data = form.cleaned_data
+            services.amend(proposal.pk, request.user, data, data["note"])
+            messages.success(request,
+                             "Amended: a new revision is in review and the window restarted.")
+            return redirect(proposal)
+    return render(request, "changes/form.html", {"form": form, "mode": "amend", "p": proposal},
+                  status=refused_status(form))
 
 
 @login_required
@@ -272,35 +293,45 @@ def vote(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         if not services.may_vote(proposal, request.user):
             raise PermissionDenied("You may not vote on this proposal.")
-        messages.error(request, "Your vote was not recorded: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        return redirect(proposal)
+        # The page again with the vote as posted: a redirect would drop the typed reason.
+        return _detail_page(request, proposal, vote_form=form, code=400)
     data = form.cleaned_data
-    services.cast_vote(proposal.pk, request.user, data["choice"], data["reason"],
-                       data["revision_hash"], confirms_determinism=data["confirm_determinism"])
-    messages.success(request, f"Vote recorded on revision {proposal.revision}.")
-    return redirect(proposal)
+    with refusal_kept_in(form):
+        services.cast_vote(proposal.pk, request.user, data["choice"], data["reason"],
+                           data["revision_hash"], confirms_determinism=data["confirm_determinism"])
+        messages.success(request, f"Vote recorded on revision {proposal.revision}.")
+        return redirect(proposal)
+    proposal.refresh_from_db()
+    if not (proposal.window_is_open(timezone.now()) and services.may_vote(proposal, request.user)):
+        raise form.refused  # no vote form on the page now: the 409 page keeps the reason
+    # The page now shows the current revision: a second try votes on what is shown.
+    form.data = form.data.copy()
+    form.data["revision_hash"] = proposal.content_hash
+    return _detail_page(request, proposal, vote_form=form, code=409)
 
 
 @login_required
 def implementation(request: HttpRequest, pk: int) -> HttpResponse:
     proposal = _get_proposal(request, pk)
     roles.require(request.user, "record_implementation")
-    if proposal.state != State.APPROVED:
-        raise Conflict(
-            f"Only an approved proposal can be implemented; this one is "
-            f"{proposal.get_state_display().lower()}."
-        )
+    blocked = None if proposal.state == State.APPROVED else Conflict(
+        "Only an approved proposal can be implemented; this one is "
+        f"{proposal.get_state_display().lower()}.")
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     found = conflicts.for_proposal(proposal)
     form = ImplementationForm(request.POST or None, conflicts=found, proposal=proposal)
-    if request.method == "POST" and form.is_valid():
-        services.record_implementation(proposal.pk, request.user, form.cleaned_data)
-        messages.success(request, "Recorded.")
-        return redirect(proposal)
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            services.record_implementation(proposal.pk, request.user, form.cleaned_data)
+            messages.success(request, "Recorded.")
+            return redirect(proposal)
     return render(request, "changes/implementation.html", {
         "form": form, "p": proposal, "conflicts": found,
         "held_by": freezes.holding(proposal, timezone.now()),
-    })
+    }, status=refused_status(form))
 
 
 @login_required
@@ -326,15 +357,21 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     """The rollback record of an emergency change that was not ratified."""
     proposal = _get_proposal(request, pk)
     roles.require(request.user, "record_implementation")
-    if proposal.state != State.UNRATIFIED:
-        raise Conflict("Only an emergency change that was not ratified needs a rollback record; "
-                       f"this one is {proposal.get_state_display().lower()}.")
+    blocked = None if proposal.state == State.UNRATIFIED else Conflict(
+        "Only an emergency change that was not ratified needs a rollback record; "
+        f"this one is {proposal.get_state_display().lower()}.")
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     form = RollbackForm(request.POST or None, proposal=proposal)
-    if request.method == "POST" and form.is_valid():
-        services.record_rollback(proposal.pk, request.user, form.cleaned_data)
-        messages.success(request, "Rollback recorded.")
-        return redirect(proposal)
-    return render(request, "changes/rollback.html", {"form": form, "p": proposal})
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            services.record_rollback(proposal.pk, request.user, form.cleaned_data)
+            messages.success(request, "Rollback recorded.")
+            return redirect(proposal)
+    return render(request, "changes/rollback.html", {"form": form, "p": proposal},
+                  status=refused_status(form))
 
 
 # --- freezes ---------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from qpgov.wording import count
+
 from .drivers import CommandResult, NodeActionError, get_check_driver
 from .models import CheckRun, Node, NodeCheck
 
@@ -59,9 +61,9 @@ def judge_service(output: str, previous_restarts: int | None) -> Verdict:
         new = restarts - previous_restarts if restarts >= previous_restarts else restarts
         reading["restarts_since_last_check"] = new
         if new > settings.QPGOV_NODE_CHECK_RESTARTS_ALLOWED:
-            return Verdict(FAIL, f"active, but systemd restarted it {new} time(s) since the last "
+            return Verdict(FAIL, f"active, but systemd restarted it {count(new, 'time')} since the last "
                                  "check", reading)
-    return Verdict(PASS, "active" + (f", {restarts} restart(s) in all" if restarts is not None
+    return Verdict(PASS, "active" + (f", {count(restarts, 'restart')} in all" if restarts is not None
                                      else ""), reading)
 
 

@@ -187,7 +187,7 @@ def node_edit(request: HttpRequest, node_id: int | None = None) -> HttpResponse:
     history = [
         (event, [(field, event.data.get("before", {}).get(field, ""), value)
                  for field, value in event.data.get("after", {}).items()])
-        for event in (Event.objects.for_subject(node) if node else [])
+        for event in (Event.objects.for_subject(node).select_related("actor") if node else [])
     ]
     return render(request, "fleet/node_form.html", {"form": form, "node": node, "history": history})
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from fleet.alerts import Changes
 from fleet.models import Alert, AlertGroup, AlertRule
 from qpgov import eventlog
+from qpgov.wording import count
 
 from . import services
 from .models import Incident
@@ -95,7 +96,7 @@ def incident_draft(group: AlertGroup, alerts: list[Alert], severity: str) -> dic
     summary = first.annotations.get("summary") or first.annotations.get("description") or ""
     title = f"{first.alertname or 'Alert'}" + (f": {summary}" if summary else "")
     where = ", ".join(n.name for n in nodes) or "no registered node"
-    lines = [f"Raised from Alertmanager group `{group.title}` ({len(alerts)} firing alert(s) "
+    lines = [f"Raised from Alertmanager group `{group.title}` ({count(len(alerts), 'firing alert')} "
              f"on {where})."]
     for alert in sorted(alerts, key=lambda a: a.starts_at)[:20]:
         text = alert.annotations.get("summary") or alert.annotations.get("description") or ""
@@ -133,7 +134,7 @@ def on_alert_changes(changes: Changes) -> None:
                 outside = [n.name for n in _nodes(changes.fired) if n.id not in held]
                 events.append(eventlog.entry(
                     incident, "alert_firing", data={**data, "nodes_not_on_incident": outside},
-                    note=f"{len(changes.fired)} alert(s) firing: {_names(changes.fired)}"
+                    note=f"{count(len(changes.fired), 'alert')} firing: {_names(changes.fired)}"
                          f"{_where(changes.fired, held)}"))
         else:
             _act_on_firing(group, changes.fired)

@@ -88,7 +88,12 @@ class ResolveForm(SingleLineTextMixin, forms.Form):
         return within_markdown_limit(self.cleaned_data["resolution"])
 
 
-class PostmortemForm(SingleLineTextMixin, forms.Form):
+class DraftVersionForm(SingleLineTextMixin, forms.Form):
+    # The draft_version the page was loaded with: a save over newer text is refused.
+    base_version = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+
+class PostmortemForm(DraftVersionForm):
     title = forms.CharField(max_length=200, help_text="Public.")
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 30}), max_length=100_000,
@@ -100,7 +105,7 @@ class PostmortemForm(SingleLineTextMixin, forms.Form):
     )
 
 
-class AmendmentForm(SingleLineTextMixin, forms.Form):
+class AmendmentForm(DraftVersionForm):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
                            help_text="Markdown, public once published: what was wrong, what is right.")
     internal_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,

@@ -10,6 +10,7 @@ about the post-mortem or the amendment it concerns.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -107,12 +108,39 @@ def _locked(doc: ReviewedText) -> ReviewedText:
     return type(doc).objects.select_for_update().get(pk=doc.pk)
 
 
-def save_draft(doc: ReviewedText, user, **fields) -> ReviewedText:
-    """Store an edit of a draft (title, body, internal notes)."""
+EDITED_FIELDS = ("title", "body", "internal_notes")
+
+
+def draft_version(doc: ReviewedText) -> str:
+    """A fingerprint of every field an author edits, for the form to carry as its base.
+
+    The content hash covers only the public text; a lost edit of the internal notes is
+    lost all the same. Equal text gives an equal version, and saving over equal text
+    loses nothing, so a fingerprint serves as well as a counter and needs no column.
+    """
+    text = "\0".join(str(getattr(doc, name, "")) for name in EDITED_FIELDS)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_draft(doc: ReviewedText, user, base_version: str = "", **fields) -> ReviewedText:
+    """Store an edit of a draft (title, body, internal notes).
+
+    `base_version` is the draft_version the author's page was loaded with: a save over
+    text someone saved since is refused, so two co-authors never silently overwrite
+    each other. Empty means unknown (an older page, a script) and is not checked.
+    """
     roles.require(user, "edit_postmortem")
     with transaction.atomic():
         doc = _locked(doc)
         require_state(doc, doc.DRAFT, "edited")
+        if base_version and base_version != draft_version(doc):
+            last = (Event.objects.for_subject(doc).filter(kind="postmortem_edited")
+                    .select_related("actor").order_by("-occurred_at", "-pk").first())
+            by = (f" ({last.actor.get_full_name() or last.actor_name}, "
+                  f"{last.occurred_at:%Y-%m-%d %H:%M} UTC)" if last and last.actor else "")
+            raise Conflict(f"Someone saved this draft since you opened it{by}. Your text is "
+                           "kept below, not saved: merge it with the newer text, then save.",
+                           links=[("Read the newer text", doc.get_absolute_url() + "#newer-text")])
         for name, value in fields.items():
             setattr(doc, name, value)
         doc.save()

@@ -261,7 +261,7 @@ def _fail(step: ResponseStep, task_id: str, error_class: str, message: str,
                     other.status, other.partly_done = new_status, True
             advance(incident, [eventlog.entry(
                 incident, "step_partly_done",
-                note=f"{step.label}: done on {nodes_through} node(s); the next steps go on "
+                note=f"{step.label}: done on {count(nodes_through, 'node')}; the next steps go on "
                      "for them while the rest are retried or wait for a responder",
                 data={"step": step.kind, "nodes_through": nodes_through})],
                 locked=True, steps=steps)

@@ -14,7 +14,7 @@ from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
-from qpgov.http import Conflict, refusal
+from qpgov.http import Conflict, refusal, refusal_kept_in, refused_status
 from qpgov.models import Event
 
 from . import actions, alerts, notices, postmortems, services
@@ -146,11 +146,12 @@ def skip_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     step = get_object_or_404(ResponseStep, id=step_id, incident=incident)
     form = SkipForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.skip_step(incident, step_id, request.user, form.cleaned_data["reason"])
-        messages.success(request, f"\"{step.label}\" skipped; the reason is on the timeline.")
-        return redirect(incident)
+        with refusal_kept_in(form):
+            services.skip_step(incident, step_id, request.user, form.cleaned_data["reason"])
+            messages.success(request, f"\"{step.label}\" skipped; the reason is on the timeline.")
+            return redirect(incident)
     return render(request, "incidents/skip.html", {"incident": incident, "step": step,
-                                                   "form": form})
+                                                   "form": form}, status=refused_status(form))
 
 
 @login_required
@@ -158,18 +159,22 @@ def resolve(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _get_incident(request, pk, "run_response")
     if request.user.pk != incident.commander_id:
         raise PermissionDenied("Only the incident commander may resolve it.")
-    if incident.state != Incident.CONTAINED:
-        raise Conflict(f"The incident is {incident.stage}; it can be resolved "
-                       "only once it is contained.",
-                       links=[("See the response steps",
-                               incident.get_absolute_url() + "#incident-steps")])
+    blocked = None if incident.state == Incident.CONTAINED else Conflict(
+        f"The incident is {incident.stage}; it can be resolved only once it is contained.",
+        links=[("See the response steps", incident.get_absolute_url() + "#incident-steps")])
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     form = ResolveForm(request.POST or None, incident=incident)
-    if request.method == "POST" and form.is_valid():
-        services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
-                         unfreeze=form.cleaned_data["unfreeze"])
-        messages.success(request, "Resolved. The post-mortem draft is being prepared.")
-        return redirect(incident)
-    return render(request, "incidents/resolve.html", {"incident": incident, "form": form})
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
+                             unfreeze=form.cleaned_data["unfreeze"])
+            messages.success(request, "Resolved. The post-mortem draft is being prepared.")
+            return redirect(incident)
+    return render(request, "incidents/resolve.html", {"incident": incident, "form": form},
+                  status=refused_status(form))
 
 
 @login_required
@@ -213,10 +218,12 @@ def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
     user = request.user
     is_author = user.pk in postmortems.authors(doc)
     can_edit = roles.can(user, "edit_postmortem") and doc.state == doc.DRAFT
+    refused = form is not None and getattr(form, "refused", None) is not None
     can_review = (roles.can(user, "approve_postmortem") and not is_author
                   and doc.state == doc.IN_REVIEW)
     if can_edit and form is None:
-        initial = {"body": doc.body, "internal_notes": doc.internal_notes}
+        initial = {"body": doc.body, "internal_notes": doc.internal_notes,
+                   "base_version": postmortems.draft_version(doc)}
         if isinstance(doc, Postmortem):
             form = PostmortemForm(initial={**initial, "title": doc.title})
         else:
@@ -230,7 +237,10 @@ def _document_page(request: HttpRequest, doc, *, form=None, publish_form=None,
         "required_sections": postmortems.REQUIRED_SECTIONS,
         "events": Event.objects.for_subject(doc).select_related("actor"),
         "amendments": pm.amendments.select_related("author") if doc is pm else None,
-        "form": form if can_edit else None,
+        # A refused save shows the typed text again even when the draft can no longer
+        # be edited (submitted meanwhile): it is the only copy of it.
+        "form": form if can_edit or refused else None,
+        "refused": refused,
         "can_edit": can_edit,
         "can_review": can_review,
         "is_author": is_author,
@@ -263,15 +273,29 @@ def _save_text(request: HttpRequest, doc, *, submit: bool) -> HttpResponse:
     A submit without any text fields (an older page, a script) sends the stored text.
     """
     roles.require(request.user, "edit_postmortem")
-    postmortems.require_state(doc, doc.DRAFT, "submitted" if submit else "edited")
     form_class = AmendmentForm if isinstance(doc, Amendment) else PostmortemForm
     if "body" in request.POST or not submit:
         form = form_class(request.POST)
         if not form.is_valid():
             return _document_page(request, doc, form=form, status=400)
-        changed = {k: v for k, v in form.cleaned_data.items() if getattr(doc, k) != v}
-        if changed:
-            doc = postmortems.save_draft(doc, request.user, **form.cleaned_data)
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "base_version"}
+        with refusal_kept_in(form):
+            postmortems.require_state(doc, doc.DRAFT, "submitted" if submit else "edited")
+            base = form.cleaned_data["base_version"]
+            # Unchanged text is not saved again, unless the page was older than the
+            # draft: then save_draft refuses, rather than submit text never seen.
+            if (any(getattr(doc, k) != v for k, v in fields.items())
+                    or base and base != postmortems.draft_version(doc)):
+                doc = postmortems.save_draft(doc, request.user, base_version=base, **fields)
+        if getattr(form, "refused", None):
+            # The page shows the text as it is now beside what was typed; a second
+            # save is over that newer text, so it carries its version.
+            doc.refresh_from_db()
+            form.data = form.data.copy()
+            form.data["base_version"] = postmortems.draft_version(doc)
+            return _document_page(request, doc, form=form, status=409)
+    else:
+        postmortems.require_state(doc, doc.DRAFT, "submitted")
     if not submit:
         messages.success(request, "Saved.")
         return redirect(doc)
@@ -323,14 +347,21 @@ def postmortem_send_back(request: HttpRequest, pk: int, amendment_id: int | None
 @login_required
 def amendment_new(request: HttpRequest, pk: int) -> HttpResponse:
     pm = _get_document(request, pk, action="edit_postmortem")
-    if pm.state != Postmortem.PUBLISHED:
-        raise Conflict("Only a published post-mortem takes amendments; edit the draft instead.")
+    blocked = None if pm.state == Postmortem.PUBLISHED else Conflict(
+        "Only a published post-mortem takes amendments; edit the draft instead.")
+    if blocked and request.method != "POST":
+        raise blocked  # a GET has no typed text: the 409 page
     form = AmendmentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        amendment = postmortems.start_amendment(pm, request.user, **form.cleaned_data)
-        messages.success(request, "Amendment drafted. Submit it for review when it is ready.")
-        return redirect(amendment)
-    return render(request, "incidents/amendment_new.html", {"pm": pm, "form": form})
+    if request.method == "POST" and (blocked or form.is_valid()):
+        with refusal_kept_in(form):
+            if blocked:
+                raise blocked
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "base_version"}
+            amendment = postmortems.start_amendment(pm, request.user, **fields)
+            messages.success(request, "Amendment drafted. Submit it for review when it is ready.")
+            return redirect(amendment)
+    return render(request, "incidents/amendment_new.html", {"pm": pm, "form": form},
+                  status=refused_status(form))
 
 
 # --- published post-mortems (no sign-in) -------------------------------------------
@@ -393,11 +424,14 @@ def notice_new(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _get_incident(request, pk, "draft_notice")
     form = NoticeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        notice = notices.draft(incident, request.user, **form.cleaned_data)
-        messages.success(request, "Notice drafted; the commander publishes it once the checks pass.")
-        return redirect(f"{incident.get_absolute_url()}#notice-{notice.pk}")
+        with refusal_kept_in(form):
+            notice = notices.draft(incident, request.user, **form.cleaned_data)
+            messages.success(request,
+                             "Notice drafted; the commander publishes it once the checks pass.")
+            return redirect(f"{incident.get_absolute_url()}#notice-{notice.pk}")
     return render(request, "incidents/notice_new.html", {"incident": incident, "form": form,
-                                                         "refusal": notices.refusal(incident, "")})
+                                                         "refusal": notices.refusal(incident, "")},
+                  status=refused_status(form))
 
 
 @login_required

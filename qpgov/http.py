@@ -6,7 +6,15 @@ waiting for a human). The middleware shows the reason where the person will
 see it: a refused form post from one of our own pages goes back to that page
 with the reason at the top (role="alert"); anything else gets a 409 page with
 the reason, just as Django turns PermissionDenied into a 403.
+
+A redirect fetches the page again with GET, so a refused post that carried
+typed text must not take that path: views with a form wrap the service call in
+`refusal_kept_in(form)` and render the bound form again (status 409), the reason
+at the top and the text in its fields. Any other refused post with typed text
+gets the 409 page with that text shown on it, so nothing typed is ever lost.
 """
+
+from contextlib import contextmanager
 
 from django.contrib import messages
 from django.http import HttpResponseRedirect
@@ -54,6 +62,39 @@ def back_with_refusal(request, reason: str, links=(), fallback: str | None = Non
     return response
 
 
+@contextmanager
+def refusal_kept_in(form):
+    """Turn a Conflict raised inside into the bound form's top error instead of a redirect.
+
+    Use around the service call of a form post, then render the form again with
+    `status=refused_status(form)`: the person sees why and keeps what they typed.
+    """
+    try:
+        yield
+    except Conflict as exc:
+        if not form.is_bound:
+            raise  # nothing was posted, so nothing typed: the 409 page
+        form.errors  # noqa: B018 -- validate first: a refusal may come before is_valid()
+        form.add_error(None, refusal(str(exc), exc.links))
+        form.refused = exc  # a view that cannot show the form again re-raises it
+
+
+def refused_status(form, otherwise: int = 200) -> int:
+    """409 when `refusal_kept_in` caught a refusal for this form, else `otherwise`."""
+    return 409 if getattr(form, "refused", None) else otherwise
+
+
+# Posted values no one typed: the CSRF token, hidden versions, buttons, ticks and ids.
+_NOT_TYPED = {"csrfmiddlewaretoken", "revision_hash", "base_version", "action"}
+
+
+def typed_text(request) -> list[tuple[str, str]]:
+    """The free text a refused post carried, as (field name, text) pairs."""
+    return [(name.replace("_", " ").capitalize(), value)
+            for name, values in request.POST.lists() if name not in _NOT_TYPED
+            for value in values if value.strip() and value != "on" and not value.isdigit()]
+
+
 class ConflictMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -64,11 +105,15 @@ class ConflictMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, Conflict):
             return None
-        if request.method == "POST":
+        typed = typed_text(request) if request.method == "POST" else []
+        if request.method == "POST" and not typed:
             response = back_with_refusal(request, str(exception), exception.links)
             if response is not None:
                 return response
-        return render(request, "409.html", {"reason": str(exception), "links": exception.links},
+        # A redirect would drop what was typed: show it here, to copy back once the
+        # reason is dealt with.
+        return render(request, "409.html", {"reason": str(exception), "links": exception.links,
+                                            "typed": typed, "back": page_it_came_from(request)},
                       status=409)
 
 

@@ -51,6 +51,10 @@ EVENT_TITLES = {
     "amendment_published": "amendment published",
     "compliance_overridden": "check findings overridden",
     "roles_changed": "roles changed",
+    # The fleet registry.
+    "node_added": "node added",
+    "node_changed": "node settings changed",
+    "node_deleted": "node deleted",
 }
 
 

@@ -56,7 +56,9 @@ def test_adding_editing_and_deleting_a_node_each_go_on_the_log(client, olga, roo
     assert changed.data == {"before": {"unit": "quantumpay-node"}, "after": {"unit": "qp-2"}}
 
     page = client.get(reverse("fleet:node_edit", args=[node.pk])).content.decode()
-    assert "node_changed by olga" in page and "unit: quantumpay-node → qp-2" in page
+    assert "node_changed" not in page  # words, not the event code (review 17, S4)
+    assert f"node settings changed by {olga.get_full_name() or 'olga'}" in page
+    assert "unit: quantumpay-node → qp-2" in page
 
     # Saving without a change writes nothing.
     post(client, "node_edit", {**FORM, "data_dir": data_dir, "unit": "qp-2"}, node.pk)

@@ -168,3 +168,50 @@ def test_an_unratified_change_waits_in_core_ops_inbox_until_its_rollback_is_reco
         "performed_at": timezone.now(),
         "rollback_notes": "Restored the previous timeout and restarted every validator."})
     assert "Rollbacks required" not in home(client, oscar)
+
+
+def test_the_time_left_to_vote_runs_to_the_decision_once_the_policy_is_met(
+        client, alice, olga, oscar):
+    """One Core Ops approval meets an Ops change's policy: it is decided when the minimum
+    window ends, two days before the deadline, so that is the time left (review 17)."""
+    from django.utils import timezone
+    from django.utils.timesince import timeuntil
+
+    from changes import status
+    p = in_review(alice, title="Raise max peers on rpc-2")
+    vote(p, olga)
+    p.refresh_from_db()
+    assert p.earliest_decision_at < p.deadline
+    row = section(home(client, oscar), "Votes due")
+    now = timezone.now()
+    decided = f"{p.earliest_decision_at:%Y-%m-%d %H:%M} UTC"
+    assert f"decided {decided} unless votes change" in row
+    assert f"{timeuntil(p.earliest_decision_at, now)} left" in row
+    assert timeuntil(p.deadline, now) not in row
+    # The same moment the proposal's own status line gives.
+    assert f"Approved automatically at {decided}" in status.status_line(p, now)
+
+
+def test_the_counts_for_a_list_are_those_the_decision_takes(alice, olga, oscar, carol):
+    """services.tallies (the home page's, three queries) counts as services.tally does."""
+    from changes import services
+    from changes.models import Proposal
+    governance = make_user("gina", roles.COUNCIL)
+    plain = in_review(alice)
+    approved = in_review(alice, title="Approved one")
+    vote(approved, olga)
+    rejected = in_review(alice, title="Rejected one")
+    vote(rejected, oscar, "reject", "Not during the upgrade.")
+    set_aside = in_review(alice, title="A voter left")
+    vote(set_aside, olga)
+    vote(set_aside, oscar)
+    oscar.is_active = False
+    oscar.save()
+    council = in_review(alice, category="governance", title="Council one")  # a majority rule
+    vote(council, carol)
+    vote(council, governance, "reject", "Not this quarter.")
+    proposals = list(Proposal.objects.filter(pk__in=[p.pk for p in (
+        plain, approved, rejected, set_aside, council)]))
+    batch = services.tallies(proposals)
+    for p in proposals:
+        assert batch[p.pk] == services.tally(p), p.title

@@ -69,3 +69,51 @@ def test_xss_payloads_do_nothing_in_a_real_browser(live_server, rita, carol):
     assert dialogs == []
     assert injected == 0 and pwned is None and scripts == 0
     assert '<script>alert("x")</script>' in shown  # shown as text
+
+
+# A plain English paragraph, long enough for many lines at any desktop width.
+PROSE = " ".join([
+    "Block production stalled for fourteen minutes after a validator restarted with a",
+    "configuration that disagreed with the rest of the network about the block size limit.",
+    "The other validators kept proposing blocks, but none reached the votes it needed, so",
+    "the chain waited until the operator restored the previous file and restarted again.",
+    "No transaction was lost; those sent during the stall were included once blocks resumed.",
+] * 3)
+
+LINE_LENGTHS = """() => {
+    // Characters on each rendered line of the paragraph, found from where each one sits.
+    const p = [...document.querySelectorAll('article .rendered p')]
+        .find(el => el.textContent.startsWith('Block production stalled'));
+    const text = p.firstChild, range = document.createRange(), lines = [];
+    let top = null;
+    for (let i = 0; i < text.length; i++) {
+        range.setStart(text, i); range.setEnd(text, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect) continue;
+        if (top === null || rect.top > top + 2) { lines.push(0); top = rect.top; }
+        lines[lines.length - 1]++;
+    }
+    return lines;
+}"""
+
+
+def test_the_public_text_is_set_at_about_75_characters_a_line(live_server, rita, carol):
+    """Measured in the browser, not read from the CSS: 75ch holds ~87 characters of prose."""
+    from playwright.sync_api import sync_playwright
+
+    pm = postmortems.publish(pmf.in_review(rita, text=pmf.body(Summary=PROSE)), carol)
+    url = live_server.url + pm.get_public_url()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            assert page.goto(url, wait_until="load").status == 200
+            lines = page.evaluate(LINE_LENGTHS)
+        finally:
+            browser.close()
+    full = lines[:-1]  # the last line of a paragraph is short
+    assert len(full) >= 5, lines
+    average = sum(full) / len(full)
+    print(f"{average:.1f} characters a line: {lines}")
+    assert 68 <= average <= 82, f"{average:.0f} characters a line: {lines}"

@@ -1,6 +1,7 @@
 """Pages show words, full names and labels, not codes (issue 17, should-fix)."""
 
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,35 @@ def test_a_proposals_history_names_states_and_people_in_words(client, alice, olg
     log = html[html.index("<h2>Change log</h2>"):]
     assert "draft → in review" in log and "in_review" not in log
     assert "Alice Proposer" in log and "vote cast" in log
+
+
+ROOT = TEMPLATES.parent
+# "http(s)" names a URL scheme, not a count.
+NOT_A_PLURAL = {"http(s)"}
+
+
+def _strings(path: Path):
+    """Every one-quote string literal (f-strings included) of a Python file, with its line."""
+    with path.open("rb") as source:
+        for token in tokenize.tokenize(source.readline):
+            # A docstring explains code to its reader, is never shown and is never an f-string.
+            if token.type == tokenize.STRING and not token.string.startswith(('"""', "'''")):
+                yield token.start[0], token.string
+
+
+def test_no_text_says_thing_s_instead_of_counting():
+    """ "3 restart(s)" reads as a form letter: wording.count says "3 restarts", "1 restart"."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if {".venv", "tests", "bench"} & set(path.relative_to(ROOT).parts):
+            continue
+        for line, text in _strings(path):
+            found += [f"{path.relative_to(ROOT)}:{line}: {m}"
+                      for m in re.findall(r"[A-Za-z]+\(s\)", text) if m not in NOT_A_PLURAL]
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        found += [f"{path.relative_to(ROOT)}: {m}"
+                  for m in re.findall(r"[A-Za-z]+\(s\)", path.read_text()) if m not in NOT_A_PLURAL]
+    assert found == []
 
 
 def test_words_for_numbers():

@@ -1,5 +1,6 @@
 """Public incident notices: drafted by responders, published by the commander, shown on /status/."""
 
+import re
 from datetime import timedelta
 
 import feedparser
@@ -296,3 +297,46 @@ def test_a_bad_form_changes_nothing(client, rita):
         "status": "exploded", "impact": "minor", "title": "Line\nbreak", "body": ""})
     assert response.status_code == 200 and not Notice.objects.exists()
     assert set(response.context["form"].errors) == {"status", "title", "body"}
+
+
+def test_the_notice_form_is_in_the_house_style(client, rita):
+    """Labels, help text and errors as on every other form (review 17, S1)."""
+    inc = incident(rita)
+    client.force_login(rita)
+    html = client.get(reverse("incidents:notice_new", args=[inc.pk])).content.decode()
+    form = html[html.index('<form method="post" class="panel">'):]
+    form = form[:form.index("</form>")]
+    assert "Status:</label>" not in form and "Impact:</label>" not in form  # Django's default
+    assert form.count('<div class="field">') == 4
+    assert 'aria-describedby="id_impact_helptext"' in form and 'id="id_impact_helptext"' in form
+    response = client.post(reverse("incidents:notice_new", args=[inc.pk]), {
+        "status": "identified", "impact": "minor", "title": "Slow confirmations", "body": ""})
+    page = response.content.decode()
+    summary = page[page.index('class="error-summary"'):]
+    assert '<a href="#id_body">Body: This field is required.</a>' in summary
+
+
+def test_no_template_renders_a_form_in_djangos_default_style():
+    from pathlib import Path
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    found = [str(p.relative_to(templates)) for p in templates.rglob("*.html")
+             if re.search(r"\.as_(div|p|table|ul)\b", p.read_text())]
+    assert found == []
+
+
+def test_a_notice_refused_for_a_resolved_incident_keeps_its_text(client, rita):
+    inc = incident(rita, state=Incident.RESOLVED)
+    client.force_login(rita)
+    url = reverse("incidents:notice_new", args=[inc.pk])
+    typed = "Blocks are on time again; TYPED-JUST-NOW."
+    response = client.post(url, {"status": "monitoring", "impact": "minor",
+                                 "title": "Slow confirmations", "body": typed},
+                           HTTP_REFERER="http://testserver" + url)
+    assert response.status_code == 409 and not Notice.objects.exists()
+    page = response.content.decode()
+    main = page[page.index("<main"):]
+    alert = main[main.index('role="alert"'):]
+    assert main.index('role="alert"') < main.index("<h1")
+    assert "only notice left to publish is a resolved one" in alert[:alert.index("</div>")]
+    assert main.count("only notice left to publish") == 1
+    assert typed in page

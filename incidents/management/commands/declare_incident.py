@@ -44,7 +44,7 @@ class Command(BaseCommand):
         found = {n.name: n for n in Node.objects.filter(name__in=nodes)}
         missing = sorted(set(nodes) - set(found))
         if missing:
-            raise CommandError(f"unknown node(s): {', '.join(missing)}")
+            raise CommandError(f"unknown {'node' if len(missing) == 1 else 'nodes'}: {', '.join(missing)}")
         try:
             with transaction.atomic():
                 incident = services.declare(
