@@ -42,7 +42,7 @@ def substantive(text: str, min_words: int, what: str) -> str:
 
 # field -> (minimum words, what the message asks for)
 REQUIRED_TEXT = {
-    "title": (3, "a title of at least three words"),
+    "title": (3, "a title"),
     "summary": (8, "a summary of what changes and where"),
     "motivation": (8, "why this change is needed"),
     "change": (8, "the change itself: exact configuration, commands or procedure"),

@@ -198,16 +198,16 @@ def test_the_counts_for_a_list_are_those_the_decision_takes(alice, olga, oscar, 
     from changes.models import Proposal
     governance = make_user("gina", roles.COUNCIL)
     plain = in_review(alice)
-    approved = in_review(alice, title="Approved one")
+    approved = in_review(alice, title="The approved one")
     vote(approved, olga)
-    rejected = in_review(alice, title="Rejected one")
+    rejected = in_review(alice, title="The rejected one")
     vote(rejected, oscar, "reject", "Not during the upgrade.")
     set_aside = in_review(alice, title="A voter left")
     vote(set_aside, olga)
     vote(set_aside, oscar)
     oscar.is_active = False
     oscar.save()
-    council = in_review(alice, category="governance", title="Council one")  # a majority rule
+    council = in_review(alice, category="governance", title="The council one")  # a majority rule
     vote(council, carol)
     vote(council, governance, "reject", "Not this quarter.")
     proposals = list(Proposal.objects.filter(pk__in=[p.pk for p in (

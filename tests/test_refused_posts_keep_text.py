@@ -136,7 +136,9 @@ def test_an_implementation_refused_by_a_freeze_declared_meanwhile_keeps_the_note
     assert client.get(url).status_code == 200  # the page loads; then a freeze is declared
     freeze(olga, now - timedelta(minutes=1), now + timedelta(hours=2))
     data = f.implementation_data(verification_notes=TYPED)
-    data["performed_at"] = data["performed_at"].strftime("%Y-%m-%dT%H:%M")
+    # Work done before the freeze began (the form accepts the time); recording it now,
+    # while the freeze is in force, is what the service refuses.
+    data["performed_at"] = (now - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M")
     response = post_from_the_page(client, url, data)
     assert response.status_code == 409
     html = response.content.decode()
