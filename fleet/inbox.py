@@ -9,7 +9,7 @@ from django.urls import reverse
 from qpgov import roles
 from qpgov.inbox import Item, Section, first
 
-from .models import Alert, AlertGroup
+from .models import Alert, AlertGroup, MonitoringSilence
 
 
 def sections(user, now) -> list[Section]:
@@ -26,10 +26,18 @@ def sections(user, now) -> list[Section]:
                        & ~Exists(firing.exclude(alertname=watchdog)))
               .order_by("-awaiting_confirmation", "-last_received_at", "-id"))
     rows, total = first(groups)
-    return [Section(
-        "Firing alerts without an incident",
-        [Item(g.title, g.get_absolute_url(),
-              (f"awaiting confirmation: {g.confirmation_note} · " if g.awaiting_confirmation
-               else "") + f"last heard {g.last_received_at:%Y-%m-%d %H:%M} UTC",
-              urgent=g.awaiting_confirmation) for g in rows],
-        total, reverse("alerts:list"), "No alert is firing without an incident.")]
+    items = [Item(g.title, g.get_absolute_url(),
+                  (f"awaiting confirmation: {g.confirmation_note} · " if g.awaiting_confirmation
+                   else "") + f"last heard {g.last_received_at:%Y-%m-%d %H:%M} UTC",
+                  urgent=g.awaiting_confirmation) for g in rows]
+    # While the watchdog is unheard, "nothing firing" may only mean nothing arrives:
+    # say so first, in the same list, so an empty list is never read as all clear.
+    silence = MonitoringSilence.objects.filter(ended_at__isnull=True).first()
+    if silence is not None:
+        items.insert(0, Item(
+            "Monitoring silent: alerts may not be reaching qpgov", reverse("alerts:list"),
+            f"the watchdog alert has not been heard since {silence.started_at:%Y-%m-%d %H:%M} UTC",
+            urgent=True))
+        total += 1
+    return [Section("Firing alerts without an incident", items, total, reverse("alerts:list"),
+                    "No alert is firing without an incident.")]

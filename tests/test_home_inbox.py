@@ -215,3 +215,22 @@ def test_the_counts_for_a_list_are_those_the_decision_takes(alice, olga, oscar, 
     batch = services.tallies(proposals)
     for p in proposals:
         assert batch[p.pk] == services.tally(p), p.title
+
+
+def test_silent_monitoring_is_said_first_where_firing_alerts_are_listed(client, olga):
+    """An empty list of firing alerts is not an all clear while the watchdog is unheard."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fleet.models import MonitoringSilence
+    alerts = section(home(client, olga), "Firing alerts without an incident")
+    assert "Monitoring silent" not in alerts and "No alert is firing without an incident." in alerts
+    since = timezone.now() - timedelta(minutes=25)
+    silence = MonitoringSilence.objects.create(started_at=since)
+    alerts = section(home(client, olga), "Firing alerts without an incident")
+    assert "Monitoring silent: alerts may not be reaching qpgov" in alerts
+    assert f"not been heard since {since:%Y-%m-%d %H:%M} UTC" in alerts
+    silence.ended_at, silence.open = timezone.now(), None
+    silence.save()
+    assert "Monitoring silent" not in section(home(client, olga), "Firing alerts without an incident")
