@@ -360,20 +360,27 @@ def email_responders(incident: Incident, subject: str, body: str) -> list[Notifi
     sweep with backoff (`resend_due_responder_mail`), as proposal mail is: this
     message is what brings a human to a stuck response.
     """
+    rows = queue_responder_mail(incident, subject, body)
+    for row in rows:
+        _try_responder_mail(row)
+    return list(NotificationDelivery.objects.filter(pk__in=[row.pk for row in rows]))
+
+
+def queue_responder_mail(incident: Incident, subject: str, body: str) -> list[NotificationDelivery]:
+    """The "needs attention" rows alone, due now: written in the caller's transaction,
+    so the change that needs a human and the mail about it commit together, and the
+    sweep (`resend_due_responder_mail`) sends them if nobody tries at once."""
     responders = roles.holders(roles.RESPONDERS)
     addresses = sorted({u.email for u in responders if u.email} | (
         {incident.commander.email} if incident.commander.email else set()))
     now = timezone.now()
-    rows = NotificationDelivery.objects.bulk_create([
+    return NotificationDelivery.objects.bulk_create([
         NotificationDelivery(incident=incident, channel=NotificationDelivery.EMAIL,
                              purpose=NotificationDelivery.RESPONDERS, recipient=address,
                              subject=subject, body=body + f"\n\n{_incident_link(incident)}\n",
                              attempts=0, next_attempt_at=now, attempted_at=now)
         for address in addresses
     ])
-    for row in rows:
-        _try_responder_mail(row)
-    return list(NotificationDelivery.objects.filter(pk__in=[row.pk for row in rows]))
 
 
 def resend_due_responder_mail(now=None) -> int:

@@ -319,7 +319,16 @@ def sweep_steps() -> dict:
                                  + ("a responder must retry or skip it" if out_of_tries
                                     else "dispatched again"),
                             data={"step": step.kind})
-            if not out_of_tries:
+            if out_of_tries:
+                # Queued with the change; sent by resend_due_responder_mail below, after commit.
+                actions.queue_responder_mail(
+                    step.incident,
+                    f"[{step.incident.severity}] INC-{step.incident_id} needs attention: {step.label}",
+                    f"The step \"{step.label}\" got no result before its lease expired (the worker "
+                    "running it stopped answering) and has no tries left.\n\n"
+                    "Retry it or skip it (with a reason) on the incident page.",
+                )
+            else:
                 send_on_commit(run_step, step.id)
             counts["expired"] += 1
     overdue = ResponseStep.objects.filter(
@@ -334,7 +343,7 @@ def sweep_steps() -> dict:
     ).values_list("node_id", "incident_id"):
         send_now(unfreeze_node, node_id, incident_id)
         counts["unfreezes"] += 1
-    counts["responders_mailed"] = actions.resend_due_responder_mail(now)
+    counts["responders_mailed"] = actions.resend_due_responder_mail()  # now: takes in rows queued above
     return counts
 
 

@@ -253,3 +253,21 @@ def test_the_sweep_runs_every_minute_and_step_tasks_ack_late(settings):
     assert entry["task"] == tasks.sweep_steps.name
     assert entry["schedule"] == timedelta(seconds=60)
     assert tasks.run_step.acks_late and tasks.unfreeze_node.acks_late
+
+
+def test_a_step_whose_last_lease_expires_mails_the_responders(rita, demo_node, published):
+    # The worker running the last allowed try died: the step needs a human, and a
+    # human only comes if told, as when the last try fails with an error.
+    incident = declare(rita, [demo_node])
+    step = freeze_step(incident)
+    claimed = _claim(step.id, "task-on-a-dead-worker")
+    ResponseStep.objects.filter(id=step.id).update(attempts=step.policy.attempts)
+    mail.outbox.clear()
+    with time_machine.travel(claimed.lease_expires_at + timedelta(seconds=1)):
+        counts = sweep_steps()
+    step.refresh_from_db()
+    assert counts["expired"] == 1 and step.status == ResponseStep.NEEDS_HUMAN
+    assert [m.to for m in mail.outbox] == [["rita@example.invalid"]]
+    assert "needs attention" in mail.outbox[0].subject and "lease expired" in mail.outbox[0].body
+    assert counts["responders_mailed"] == 1
+    assert incident.deliveries.filter(purpose="responders", ok=True).count() == 1
