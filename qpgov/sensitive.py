@@ -4,8 +4,9 @@ Secrets are found by detect-secrets, a maintained scanner: its provider
 plugins (AWS, GitHub, GitLab, Slack, Stripe, private keys, JWTs, …), its
 keyword detector in config-file mode (`DB_PASSWORD=…`, `secret_key = …`,
 `AWS_SECRET_ACCESS_KEY=…`) and its Shannon-entropy measure for long runs that
-look like keys. qpgov adds a pattern for what the scanner does not read in
-prose (wallet seed phrases) and what only it knows: IP and e-mail addresses, the names, hosts and SSH targets
+look like keys. qpgov adds patterns for what the scanner does not read in
+prose (wallet seed phrases, Authorization header tokens) and
+what only it knows: IP and e-mail addresses, the names, hosts and SSH targets
 of registered nodes, and the usernames and full names of its accounts (public
 text names roles, not people). Findings have the compliance shape so both
 checks are shown and overridden the same way. It errs on the side of
@@ -73,6 +74,14 @@ _BASE64 = Base64HighEntropyString(limit=4.5)
 _HEX = HexHighEntropyString(limit=3.0)
 # A keyword value that is an ordinary lower-case word is prose ("The secret: nobody noticed").
 _PROSE_VALUE = re.compile(r"^[a-z]+[,.;:!?]?$")
+
+# Authorization header credentials, whatever the token's alphabet: the entropy measure needs
+# digits and mixed case, and misses an all-letter or short bearer token. 16 characters or more
+# so prose ("Bearer tokens expire", "Basic authentication") is left alone; on one line, so a
+# config's "type: Bearer" is not read with the next line; a trailing full stop ends the
+# sentence, not the token.
+_BEARER = re.compile(r"(?<![\w-])bearer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)(?<!\.)", re.I)
+_BASIC = re.compile(r"\bauthorization[ \t]*[:=][ \t]*['\"]?basic[ \t]+([A-Za-z0-9+/]{16,}=*)", re.I)
 
 # A wallet seed phrase: 12 or more words in a row from the BIP-39 English list (the shortest
 # mnemonic is 12 words), one after another with nothing but spaces, commas, newlines or
@@ -189,6 +198,13 @@ def _secret_hits(text: str):
         if (re.search(r"\d", run) and re.search(r"[a-z]", run) and re.search(r"[A-Z]", run)
                 and (len(run) >= 32 or _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit)):
             yield "base64-high-entropy-string", m.start(), run
+    # The case-insensitive patterns run only where their words occur (a substring test is
+    # far cheaper than a case-insensitive scan of a long text).
+    lowered = text.lower()
+    for rule, pattern, word in (("bearer-token", _BEARER, "bearer"), ("basic-auth-header", _BASIC, "basic")):
+        if word in lowered:
+            for m in pattern.finditer(text):
+                yield rule, m.start(1), m.group(1)
     yield from (("seed-phrase", start, phrase) for start, phrase in _seed_phrases(text))
 
 

@@ -84,3 +84,32 @@ def test_no_real_sentence_or_page_of_the_docs_reads_as_a_seed_phrase():
     texts = corpus_sentences() + [p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))]
     assert len(texts) > 2000
     assert [t for t in texts if "seed-phrase" in rules(t)] == []
+
+
+# --- Authorization headers -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text,rule,token", [
+    ("curl -H 'Authorization: Bearer abc123def456ghi789jkl012' https://rpc.example/",
+     "bearer-token", "abc123def456ghi789jkl012"),
+    ('The probe sent "Authorization: Bearer abcdefghijklmnopqrstuvwx" every minute.',
+     "bearer-token", "abcdefghijklmnopqrstuvwx"),
+    ("It logged Bearer sk.live-AbCdEfGhIjKlMnOp for every request.",
+     "bearer-token", "sk.live-AbCdEfGhIjKlMnOp"),
+    ("authorization: bearer abcdefghijklmnopqrstuvwx.", "bearer-token", "abcdefghijklmnopqrstuvwx"),
+    ("curl -H 'Authorization: Basic dXNlcjpwYXNzd29yZA==' https://rpc.example/",
+     "basic-auth-header", "dXNlcjpwYXNzd29yZA=="),
+])
+def test_it_flags_the_token_of_an_authorization_header(text, rule, token):
+    assert matches(text, rule) == [token]
+
+
+@pytest.mark.parametrize("text", [
+    "Bearer tokens expire after an hour; Basic authentication was disabled.",
+    "The header was Authorization: Bearer <token>, redacted.",
+    "Authorization: Bearer abc123 is too short to be a real token.",
+    "The bearer of the bad news was the monitoring system.",
+    # Prometheus configuration: the scheme on one line, the token's file on the next.
+    "authorization:\n  type: Bearer\n  credentials_file: /etc/prometheus/qpgov-metrics-token",
+])
+def test_it_leaves_prose_about_authorization_alone(text):
+    assert sensitive.check(text) == []
