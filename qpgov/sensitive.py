@@ -73,7 +73,9 @@ _KEYWORD = KeywordDetector()
 _BASE64 = Base64HighEntropyString(limit=4.5)
 _HEX = HexHighEntropyString(limit=3.0)
 # A keyword value that is an ordinary lower-case word is prose ("The secret: nobody noticed").
-_PROSE_VALUE = re.compile(r"^[a-z]+[,.;:!?]?$")
+# Longer than 14 letters it is a passphrase run together (correcthorsebatterystaple): English
+# words that long ("synchronization", 15) hardly ever follow "password:" or "secret:".
+_PROSE_VALUE = re.compile(r"^[a-z]{1,14}[,.;:!?]?$")
 
 # Authorization header credentials, whatever the token's alphabet: the entropy measure needs
 # digits and mixed case, and misses an all-letter or short bearer token. 16 characters or more

@@ -113,3 +113,23 @@ def test_it_flags_the_token_of_an_authorization_header(text, rule, token):
 ])
 def test_it_leaves_prose_about_authorization_alone(text):
     assert sensitive.check(text) == []
+
+
+# --- one-word passwords ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,value", [
+    ("password: correcthorsebatterystaple", "correcthorsebatterystaple"),
+    ("The db_password = validatorbackupkey was in the log.", "validatorbackupkey"),
+    ("secret: hunter2", "hunter2"),
+])
+def test_it_flags_a_keyword_value_that_is_not_an_ordinary_word(text, value):
+    assert matches(text, "secret-keyword") == [value]
+
+
+@pytest.mark.parametrize("text", [
+    "The secret: nobody noticed for an hour.",
+    "The password: rotated, then rotated again.",
+    "Our secret: documentation.",
+])
+def test_a_keyword_followed_by_an_ordinary_word_is_prose(text):
+    assert sensitive.check(text) == []
