@@ -5,7 +5,7 @@ plugins (AWS, GitHub, GitLab, Slack, Stripe, private keys, JWTs, …), its
 keyword detector in config-file mode (`DB_PASSWORD=…`, `secret_key = …`,
 `AWS_SECRET_ACCESS_KEY=…`) and its Shannon-entropy measure for long runs that
 look like keys. qpgov adds patterns for what the scanner does not read in
-prose (wallet seed phrases, Authorization header tokens) and
+prose (wallet seed phrases, Authorization header tokens, bare npm tokens) and
 what only it knows: IP and e-mail addresses, the names, hosts and SSH targets
 of registered nodes, and the usernames and full names of its accounts (public
 text names roles, not people). Findings have the compliance shape so both
@@ -84,6 +84,8 @@ _PROSE_VALUE = re.compile(r"^[a-z]{1,14}[,.;:!?]?$")
 # sentence, not the token.
 _BEARER = re.compile(r"(?<![\w-])bearer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)(?<!\.)", re.I)
 _BASIC = re.compile(r"\bauthorization[ \t]*[:=][ \t]*['\"]?basic[ \t]+([A-Za-z0-9+/]{16,}=*)", re.I)
+# An npm access token anywhere (detect-secrets reads it only in .npmrc syntax).
+_NPM = re.compile(r"(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")
 
 # A wallet seed phrase: 12 or more words in a row from the BIP-39 English list (the shortest
 # mnemonic is 12 words), one after another with nothing but spaces, commas, newlines or
@@ -207,6 +209,8 @@ def _secret_hits(text: str):
         if word in lowered:
             for m in pattern.finditer(text):
                 yield rule, m.start(1), m.group(1)
+    if "npm_" in text:
+        yield from (("npm-token", m.start(), m.group(0)) for m in _NPM.finditer(text))
     yield from (("seed-phrase", start, phrase) for start, phrase in _seed_phrases(text))
 
 

@@ -133,3 +133,19 @@ def test_it_flags_a_keyword_value_that_is_not_an_ordinary_word(text, value):
 ])
 def test_a_keyword_followed_by_an_ordinary_word_is_prose(text):
     assert sensitive.check(text) == []
+
+
+# --- npm tokens -------------------------------------------------------------------------------
+
+NPM = "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+def test_it_flags_a_bare_npm_token():
+    assert len(NPM) == 40
+    assert matches(f"The CI job printed {NPM} in its log.", "npm-token") == [NPM]
+    assert matches(f"NPM_TOKEN={NPM}", "npm-token") == [NPM]
+
+
+def test_it_leaves_npm_words_and_short_runs_alone():
+    text = f"We ran npm_install_dependencies_and_build_the_site and {NPM[:-1]} once."
+    assert "npm-token" not in rules(text)
