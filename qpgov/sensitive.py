@@ -4,12 +4,14 @@ Secrets are found by detect-secrets, a maintained scanner: its provider
 plugins (AWS, GitHub, GitLab, Slack, Stripe, private keys, JWTs, …), its
 keyword detector in config-file mode (`DB_PASSWORD=…`, `secret_key = …`,
 `AWS_SECRET_ACCESS_KEY=…`) and its Shannon-entropy measure for long runs that
-look like keys. qpgov adds what only it knows: IP and e-mail addresses, the
-names, hosts and SSH targets of registered nodes, and the usernames and full
-names of its accounts (public text names roles, not people). Findings have
-the compliance shape so both checks are shown and overridden the same way.
-It errs on the side of flagging: a transaction hash looks like a key, and a
-council member can override with a reason.
+look like keys. qpgov adds patterns for what the scanner does not read in
+prose (wallet seed phrases, Authorization header tokens, bare npm tokens) and
+what only it knows: IP and e-mail addresses, the names, hosts and SSH targets
+of registered nodes, and the usernames and full names of its accounts (public
+text names roles, not people). Findings have the compliance shape so both
+checks are shown and overridden the same way. It errs on the side of
+flagging: a transaction hash looks like a key, and a council member can
+override with a reason.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import bisect
 import ipaddress
 import re
 from functools import cache
+from pathlib import Path
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
@@ -70,7 +73,62 @@ _KEYWORD = KeywordDetector()
 _BASE64 = Base64HighEntropyString(limit=4.5)
 _HEX = HexHighEntropyString(limit=3.0)
 # A keyword value that is an ordinary lower-case word is prose ("The secret: nobody noticed").
-_PROSE_VALUE = re.compile(r"^[a-z]+[,.;:!?]?$")
+# Longer than 14 letters it is a passphrase run together (correcthorsebatterystaple): English
+# words that long ("synchronization", 15) hardly ever follow "password:" or "secret:".
+_PROSE_VALUE = re.compile(r"^[a-z]{1,14}[,.;:!?]?$")
+
+# Authorization header credentials, whatever the token's alphabet: the entropy measure needs
+# digits and mixed case, and misses an all-letter or short bearer token. 16 characters or more
+# so prose ("Bearer tokens expire", "Basic authentication") is left alone; on one line, so a
+# config's "type: Bearer" is not read with the next line; a trailing full stop ends the
+# sentence, not the token.
+_BEARER = re.compile(r"(?<![\w-])bearer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)(?<!\.)", re.I)
+_BASIC = re.compile(r"\bauthorization[ \t]*[:=][ \t]*['\"]?basic[ \t]+([A-Za-z0-9+/]{16,}=*)", re.I)
+# An npm access token anywhere (detect-secrets reads it only in .npmrc syntax).
+_NPM = re.compile(r"(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")
+
+# A wallet seed phrase: 12 or more words in a row from the BIP-39 English list (the shortest
+# mnemonic is 12 words), one after another with nothing but spaces, commas, newlines or
+# list numbers ("1. word 2. word", "1) word") between them. The list has no "the", "of",
+# "and", "is" or "to", so prose never gets far: over the 2,190 corpus sentences and docs/
+# the longest run is 6 words. No checksum test, so a phrase with a typo or cut short is
+# still caught. The list is bitcoin/bips bip-0039/english.txt as added in 2014 (2048 words,
+# sha256 2f5eed53…24dbda), shipped as is; BIP-39 is published under the MIT licence.
+BIP39_FILE = Path(__file__).resolve().parent / "data" / "bip39-english.txt"
+MIN_SEED_WORDS = 12
+_WORD = re.compile(r"[A-Za-z]+")
+_SEED_SEPARATOR = re.compile(r"[\s,]*(?:\d{1,2}[.)][\s,]*)?")
+_SEED_RUN = re.compile(rb"\x01{%d,}" % MIN_SEED_WORDS)
+
+
+@cache
+def _bip39_words() -> frozenset[str]:
+    return frozenset(BIP39_FILE.read_text(encoding="utf-8").split())
+
+
+def _seed_phrases(text: str):
+    """(start, phrase) for each run of MIN_SEED_WORDS or more BIP-39 words in `text`."""
+    words = _bip39_words()
+    # A quick pass first, one set lookup per word and one byte per word: a phrase needs twelve
+    # list words in a row whatever lies between them, and ordinary text never has them.
+    if not _SEED_RUN.search(bytes(w.lower() in words for w in _WORD.findall(text))):
+        return
+    start = end = count = 0
+    for m in _WORD.finditer(text):
+        if m.group(0).lower() not in words:
+            if count >= MIN_SEED_WORDS:
+                yield start, text[start:end]
+            count = 0
+            continue
+        if count and _SEED_SEPARATOR.fullmatch(text, end, m.start()):
+            count += 1
+        else:
+            if count >= MIN_SEED_WORDS:
+                yield start, text[start:end]
+            start, count = m.start(), 1
+        end = m.end()
+    if count >= MIN_SEED_WORDS:
+        yield start, text[start:end]
 
 
 def _ip(candidate: str) -> bool:
@@ -144,6 +202,16 @@ def _secret_hits(text: str):
         if (re.search(r"\d", run) and re.search(r"[a-z]", run) and re.search(r"[A-Z]", run)
                 and (len(run) >= 32 or _BASE64.calculate_shannon_entropy(run) > _BASE64.entropy_limit)):
             yield "base64-high-entropy-string", m.start(), run
+    # The case-insensitive patterns run only where their words occur (a substring test is
+    # far cheaper than a case-insensitive scan of a long text).
+    lowered = text.lower()
+    for rule, pattern, word in (("bearer-token", _BEARER, "bearer"), ("basic-auth-header", _BASIC, "basic")):
+        if word in lowered:
+            for m in pattern.finditer(text):
+                yield rule, m.start(1), m.group(1)
+    if "npm_" in text:
+        yield from (("npm-token", m.start(), m.group(0)) for m in _NPM.finditer(text))
+    yield from (("seed-phrase", start, phrase) for start, phrase in _seed_phrases(text))
 
 
 # A word as names are matched: dots, hyphens, @ and : inside it (val-7.internal, ops@val-7:22).
