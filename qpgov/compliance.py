@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.2"
+RULES_VERSION = "2026-12-07.3"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -182,6 +182,13 @@ _ORACLE = (r"\b(?:oracle|feed|spot|index|mark|settlement|reference|list)[- ]?pri
 _OUTAGE = (r"\b(?:inability|unable|outage|downtime|incident|fail(?:ed|ure|ures)?|errors?|bugs?|vulnerab\w*|"
            r"exploit\w*)\b",)
 
+# Prizes and funding for engineering work (hackathons, grants, bug bounties): not a sales contest.
+_GRANTS = (r"\b(?:hackathons?|grants?|bug[- ]?bount\w*|security researchers?|vulnerabilit\w*)\b",)
+
+# Prices moved by an attack, as an incident report tells it: technical text.
+_ATTACK = (r"\b(?:exploit\w*|attack(?:er|ers|ed)?|manipulat\w*|liquidat\w*|drain\w*|hack(?:ed|er|ers)?|"
+           r"st(?:ole|olen|eal\w*)|vulnerab\w*)\b",)
+
 # Rewards miscounted or lost by a contract bug: an audit finding, not an offer.
 _ACCOUNTING_BUG = (r"\b(?:rounding|miscalculat\w*|insufficient|incorrect(?:ly)?|bugs?|errors?|locked inside|"
                    r"vulnerab\w*|exploit\w*|unable)\b",)
@@ -249,7 +256,9 @@ _RULES = (
     Rule("asset-move", PRICE, "an asset and a market move with a figure",
          either(ASSET, either(UP_DOWN, PCT + "|" + MONEY, 30), 60),
          unless=(r"\b(?:stole|stolen|steal|diverted|hack(?:ed|ers?)?|exploit(?:ed)?|drained|"
-                 r"rescued|recovered|fees?|burn(?:ed|t)?|per second|rate limit\w*|bucket)\b",)),
+                 r"rescued|recovered|fees?|burn(?:ed|t)?|per second|rate limit\w*|bucket|"
+                 # Money a validator or a protocol lost to an outage, as a post-mortem counts it.
+                 r"lost revenue|revenue|incurred|losses|loss of|slash\w*|penalt\w*)\b",)),
     Rule("trading-at", PRICE, "a quote: trading at, changed hands at, valued at",
          AnyOf(near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
                     r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
@@ -257,7 +266,8 @@ _RULES = (
                     r"(?<!totals )(?<!adds up )(?<!up )to)\b", MONEY, 25),
                r"\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b"),
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
-                 r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?)\b",)),
+                 r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?|ranging from|fees?)\b",)
+         + _GRANTS + _ATTACK),
     Rule("quote-now", PRICE, "a current quote: currently trading around an amount",
          near(r"\b(?:currently|now|presently) (?:trading|trades|sitting|sits|hovering|changing hands|priced|valued)"
               r"(?: (?:at|around|near|above|below|under|over|about|for))?", MONEY, 15)),
@@ -281,7 +291,8 @@ _RULES = (
          exceptions=_GAS_PRICE + _ORACLE + (r"\btokens? (?:per|bucket|refill|count|limit)\b",
                                             r"\b(?:access|auth\w*|service|api|session|bearer|refresh)"
                                             r" tokens?\b", r"\bvalue of (?:the )?(?:field|variable|key|"
-                                                          r"setting|parameter)\b")),
+                                                          r"setting|parameter)\b"),
+         unless=_ATTACK),
     Rule("market-cap", PRICE, "market capitalisation, trading volume or market ranking",
          r"\bmarket[- ]?cap(?:itali[sz]ation)?s?\b|\btrading volumes?\b|\b24[- ]hour (?:trading )?volume\b|"
          r"\bfully diluted valuation\b|\bFDV\b|\bmarket (?:sentiment|rally|crash|cycle)\b"),
@@ -352,6 +363,8 @@ _RULES = (
          r"|\blast chance\b|\bdon'?t miss\b|\bdo not miss\b|\bmissing out\b|\blimited[- ](?:time|spots?|supply|offer)\b"
          r"|\bhurry\b|\bact (?:now|fast)\b|\bwhile (?:it|they|supplies|stocks) lasts?\b"
          r"|\byou should (?:try|buy|invest|get|join)\b|\b(?:we|i) have to get in\b"
+         r"|\bfirst[- ]come,? first[- ]serv(?:ed|e)\b(?! (?:basis )?(?:queue|schedul\w*|order))"
+         r"|\b\d+(?:\.\d+)?\s?% of (?:the |all )?(?:tokens?|supply|allocation|nfts?) (?:\w+ ){0,3}(?:sold|claimed|minted|gone)\b"
          r"|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
          r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
          exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",),
@@ -373,14 +386,14 @@ _RULES = (
          r"challenges?|arenas?)|campaign period|chances? to win|win (?:up to|a share|a prize|\$|usd|us\$)|"
          r"promos?|promotional|(?:launch|launched|run|running) (?:another |a |our |the )?promotions?|"
          r"newly listed|(?:token|coin) listings?|"
-         r"(?:excited|thrilled|delighted|proud) to (?:announce|launch|introduce|present)|"
          r"open an? (?:trading|exchange|brokerage|crypto) account|join (?:the |our )?(?:presale|sale|whitelist|"
          r"lucky draw|draw|campaign|competition|contest|race|community|telegram|discord|airdrop|waitlist)(?! call| meeting)|"
          r"winners? (?:will|are|is|get|receive)|"
          r"lotter(?:y|ies)|promotions? (?:sometimes |often |also )?(?:feature|offer|include|give))\b",
-         unless=_OUTAGE),
+         unless=_OUTAGE + _GRANTS),
     Rule("prize-money", PROMOTION, "winning money or prizes",
-         either(r"\b(?:win|wins|winning|winners?|rewarding)\b", MONEY + r"|\bprizes?\b|\bmore winners\b", 40)),
+         either(r"\b(?:win|wins|winning|winners?|rewarding)\b", MONEY + r"|\bprizes?\b|\bmore winners\b", 40),
+         unless=_GRANTS),
     Rule("hype", PROMOTION, "hype: rocket and money emoji, or an exclaimed offer about tokens or rewards",
          AnyOf(r"[🚀🌕🌙💎🔥🤑💰📈]",
                near(ASSET + r"|\b(?:rewards?|earn\w*|bonus\w*|win|prizes?|mint\w*|airdrop|presale|sale|"
@@ -439,7 +452,7 @@ _RULES = (
          r"\b(?:huge|great|amazing|incredible|exclusive|lucrative|golden) (?:opportunit\w+|investments?|deal)\b|"
          r"\bmost lucrative\b|\blucrative\b|\bsmart move\b|\bbest (?:crypto|investment|platform|exchange|project|"
          r"yield|deal)s?\b|\b(?:influencers?|shill\w*|ambassador program|kols?|fomo|wagmi|lambo|hodl|"
-         r"diamond hands|dyor|not financial advice|financial freedom|life[- ]changing|millionaires?|"
+         r"diamond hands|dyor|not financial advice|financial (?:freedom|empowerment|independence)|life[- ]changing|millionaires?|"
          r"(?:get|getting|be|become|make you) rich)\b|\bprint fortunes\b|\btrending #1\b|\bviral\b|\bhype\b|\bbuzz\b",
          exceptions=(r"\bcherry[- ]pick\w*\b",)),
 )
@@ -488,7 +501,8 @@ TRIGGERS = {
                    "ambassadors exciting world become replace join more points campaign campaigns task tasks rakeback "
                    "rakebacks cash share vip",),
     "call-to-action": ("buy get grab join invest sign register stake claim ape load secure start last don do miss "
-                       "missing limited hurry act while you we i investing invested buying",),
+                       "missing limited hurry act while you we i investing invested buying first sold claimed "
+                       "minted gone",),
     "bonus": ("bonus bonuses sign signup welcome referral affiliate invite inviting friend friends discount "
               "discounted discounts rebate rebates early first incentives exclusive low % referral new",),
     "contest": ("prize prizes pool pools lucky draw draws sweepstakes raffle raffles leaderboard leaderboards "

@@ -187,7 +187,7 @@ def test_the_issue_examples_are_not_in_the_corpus():
 # report part (docs/public.md), rules 2026-12-07.2 with word model bbeaadd7bcd2: promotion
 # 152/184 (short of the goal), profit 131/134, price 129/140, false alarms 24/645. The floors
 # are those figures rounded down, so a change that makes any of them slide back fails here.
-FLOORS = {compliance.PROMOTION: 0.82, compliance.PROFIT: 0.97, compliance.PRICE: 0.92}
+FLOORS = {compliance.PROMOTION: 0.90, compliance.PROFIT: 0.97, compliance.PRICE: 0.96}
 
 
 def test_the_held_out_part_meets_the_floor():
@@ -206,7 +206,7 @@ def test_the_eval_command_prints_recall_and_every_miss_and_false_alarm(tmp_path)
     corpus.write_text(
         "label\tsplit\ttext\tsource\n"
         "price\treport\tSOL was trading near $122 at press time.\thttps://a.example\n"
-        "profit\treport\tNothing here is about money.\thttps://b.example\n"
+        "profit\treport\tThe disk filled up overnight.\thttps://b.example\n"
         "clean\treport\tThe token price fell.\thttps://c.example\n"
         "clean\treport\tThe validator restarted at 10:02 UTC.\thttps://d.example\n"
         "promotion\ttune\tJoin the presale now.\thttps://e.example\n"
@@ -217,7 +217,7 @@ def test_the_eval_command_prints_recall_and_every_miss_and_false_alarm(tmp_path)
     assert "price discussion               1     1     1.00" in text
     assert "profit or yield promise        0     1     0.00" in text
     assert "clean (false alarms)           1     2    0.500" in text
-    assert "[profit or yield promise] Nothing here is about money." in text
+    assert "[profit or yield promise] The disk filled up overnight." in text
     assert "The token price fell." in text and "asset-price" in text
     assert "Join the presale now." not in text  # the tune row is not in the report split
 
