@@ -61,6 +61,9 @@ HITS = [
     ("When you refer a friend and they sign up, both of you receive a bonus.", compliance.PROMOTION),
     ("SWIPE UP to join the E-MAX community.", compliance.PROMOTION),
     ("Start earning with zero trading fees.", compliance.PROMOTION),
+    ("First come, first served!", compliance.PROMOTION),
+    ("55% of tokens have already claimed.", compliance.PROMOTION),
+    ("Your journey to financial empowerment begins here.", compliance.PROMOTION),
 ]
 
 # Technical text that uses the same words: real sentences from post-mortems and protocol
@@ -111,6 +114,16 @@ NEAR_MISSES = [
     "Memory allocation failed on the archive node after the upgrade.",
     "Add the monitoring host to the IP whitelist before the maintenance window.",
     "The newest gno.land testnet, Test6, is now live!",
+    # An announcement is not a contest; prizes for engineering work are not a sales draw.
+    "We are excited to announce that the v1.4 client release is now available.",
+    "Prizes will be distributed to the winning teams after the post-hackathon evaluations.",
+    # Money lost to an attack or an outage, as a post-mortem counts it.
+    "If we assume that 65% of the validators were offline for 8 epochs with an inactivity leak, we estimate "
+    "that a loss of 28 ETH was incurred in addition to approximately 50 ETH in lost revenue from missing "
+    "attestations.",
+    "According to security firms, the attacker drained approximately $4.3 million in USDC and 274 ETH worth "
+    "about $553,000.",
+    "Requests are served in first-come, first-served order by the RPC gateway.",
 ]
 
 
