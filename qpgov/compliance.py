@@ -613,15 +613,14 @@ def check(text: str, prefilter: bool = True) -> list[Finding]:
                     findings.append(Finding(rule.id, rule.category, sentence, m.group(0).strip(), rule.why))
                     done.add(rule.category)
                     break
-        if not done and model is not None:
-            verdict = model.verdict(sentence)
-            if verdict.score > model.threshold:
-                strongest = ", ".join(f"'{w}' +{d:g}" for w, d in verdict.top)
-                findings.append(Finding(
-                    "word-model", LABELS[verdict.label], sentence,
-                    wordmodel.locate(sentence, verdict.top[0][0]) if verdict.top else sentence[:40],
-                    f"its words read as {verdict.label} talk, not technical text: score {verdict.score:.1f} > "
-                    f"{model.threshold:g} (word model {model.version}; strongest: {strongest})"))
+        if not done and model is not None and model.score(sentence) > model.threshold:
+            verdict = model.verdict(sentence)  # the why, only for the few sentences flagged
+            strongest = ", ".join(f"'{w}' +{d:g}" for w, d in verdict.top)
+            findings.append(Finding(
+                "word-model", LABELS[verdict.label], sentence,
+                wordmodel.locate(sentence, verdict.top[0][0]) if verdict.top else sentence[:40],
+                f"its words read as {verdict.label} talk, not technical text: score {verdict.score:.1f} > "
+                f"{model.threshold:g} (word model {model.version}; strongest: {strongest})"))
     return findings
 
 

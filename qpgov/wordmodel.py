@@ -38,7 +38,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "wordmodel.json"
@@ -56,6 +56,7 @@ _WORD = re.compile(r"[a-z]+|[$€£%!#]|\d+")
 _ENDINGS = ("ing", "ed", "es", "s", "ly")
 
 
+@lru_cache(maxsize=1 << 16)  # a post-mortem repeats its words; the cache keeps the check fast
 def stem(word: str) -> str:
     """A crude stemmer: "tokens", "minting", "launched", "early" keep only the stem.
 
@@ -88,14 +89,22 @@ class Model:
         self.prior = data["prior"]
         # word -> [log p(word | class) for class in CLASSES] + [log p(word | flagged)]
         self.weights = data["weights"]
+        # The deciding score needs one number per word: flagged minus clean.
+        self.base = self.prior[FLAGGED] - self.prior[0]
+        self.push = {w: v[FLAGGED] - v[0] for w, v in self.weights.items()}
+
+    def score(self, sentence: str) -> float:
+        """The deciding score alone (what `verdict` says, without the why): cheap, for every sentence."""
+        push = self.push
+        return self.base + sum(push[w] for w in sorted(words(sentence) & push.keys()))
 
     def verdict(self, sentence: str) -> Verdict:
         known = sorted(words(sentence) & self.weights.keys())
-        totals = [self.prior[i] + sum(self.weights[w][i] for w in known) for i in range(FLAGGED + 1)]
+        totals = [self.prior[i] + sum(self.weights[w][i] for w in known) for i in range(FLAGGED)]
         best = max(range(1, FLAGGED), key=lambda i: (totals[i], -i))
-        pushes = sorted(((self.weights[w][FLAGGED] - self.weights[w][0], w) for w in known), reverse=True)
+        pushes = sorted(((self.push[w], w) for w in known), reverse=True)
         top = tuple((w, round(d, 2)) for d, w in pushes[:3] if d > 0)
-        return Verdict(totals[FLAGGED] - totals[0], CLASSES[best], top)
+        return Verdict(self.base + sum(self.push[w] for w in known), CLASSES[best], top)
 
 
 @cache
@@ -142,7 +151,7 @@ def _choose_threshold(rows_by_source: dict[str, list[tuple[str, str]]]) -> tuple
         held = set(sources[k::FOLDS])
         fitted = _fit([r for s in sources if s not in held for r in rows_by_source[s]])
         model = Model({"version": "", "threshold": 0, **fitted})
-        scored += [(label, model.verdict(text).score)
+        scored += [(label, model.score(text))
                    for s in sorted(held) for label, text in rows_by_source[s]]
     clean = [score for label, score in scored if label == "clean"]
     for threshold in THRESHOLDS:
