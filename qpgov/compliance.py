@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.3"
+RULES_VERSION = "2026-12-07.4"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -201,8 +201,10 @@ _RULES = (
     Rule("yield-figure", PROFIT, "a percentage quoted as a yield, interest or return",
          either(PCT, YIELD_WORD, 35),
          exceptions=(r"\b(?:error|failure|success|packet|loss|cpu|disk|memory|requests?|traffic)\b[^.]{0,20}\brates?\b",),
-         # Rewards lost to a rounding or accounting bug, as an audit finding reports them.
-         unless=_ACCOUNTING_BUG),
+         # Rewards lost to a rounding or accounting bug, as an audit finding reports them; funds
+         # recovered after an attack; a protocol's own issuance, vesting or tax parameters.
+         unless=_ACCOUNTING_BUG + _ATTACK + (r"\b(?:vest(?:ing|ed|s)?|emission schedule|inflation rate|"
+                                             r"community tax|issuance)\b",)),
     Rule("offered-percent", PROFIT, "a percentage offered, paid or promised to holders",
          near(r"\b(?:offer(?:s|ed|ing)?|pays?|paying|paid|promis(?:e|es|ed|ing)|earn(?:s|ed|ing)?|"
               r"making|receive)\b", PCT, 15)),
@@ -265,8 +267,10 @@ _RULES = (
                     r"highs?|lows?|at|near|above|below|around|(?<!comes )(?<!came )(?<!amounts )(?<!total )"
                     r"(?<!totals )(?<!adds up )(?<!up )to)\b", MONEY, 25),
                r"\b(?:all[- ]time[- ]highs?|ath|(?:\d+|one|two)[- ](?:day|week|month|year) (?:high|low))\b"),
+         exceptions=(r"\bto date\b",),
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
-                 r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?|ranging from|fees?)\b",)
+                 r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?|ranging from|fees?|"
+                 r"collateral|borrow\w*|debts?|loans?)\b",)
          + _GRANTS + _ATTACK),
     Rule("quote-now", PRICE, "a current quote: currently trading around an amount",
          near(r"\b(?:currently|now|presently) (?:trading|trades|sitting|sits|hovering|changing hands|priced|valued)"
@@ -305,8 +309,10 @@ _RULES = (
          r"|\b(?:short|long|shorting|longing)\s+(?:eth|btc|sol|bitcoin|ethereum|the market)\b"),
     Rule("valuable", PRICE, "a superlative about value",
          r"\b(?:super|very|extremely|hugely|incredibly|most|more|really)\s+valuable\b|"
-         r"\bgoing to explode\b|\bwill (?:explode|skyrocket|moon)\b|\bskyrocket\w*\b|(?<![\w.])10{2,}x\b(?!\s*(?:faster|slower|more|less|larger|smaller|speed))",
+         r"\bgoing to explode\b|\bwill (?:explode|skyrocket|moon)\b|(?<![\w.])10{2,}x\b(?!\s*(?:faster|slower|more|less|larger|smaller|speed))",
          exceptions=(r"\bmost valuable (?:lesson|feedback|signal|data|tool)\b",)),
+    Rule("skyrocket", PRICE, "a price or an asset skyrocketing",
+         either(ASSET + r"|\b(?:prices?|value|valuations?|market cap)\b", r"\bskyrocket\w*", 60)),
     # --- Promotion -------------------------------------------------------------
     Rule("sale-event", PROMOTION, "a token sale: ICO, IDO, presale, whitelist round",
          r"\b(?:ICOs?|IDOs?|IEOs?|TGE|STO)\b", case_sensitive=True),
@@ -367,7 +373,8 @@ _RULES = (
          r"|\b\d+(?:\.\d+)?\s?% of (?:the |all )?(?:tokens?|supply|allocation|nfts?) (?:\w+ ){0,3}(?:sold|claimed|minted|gone)\b"
          r"|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
          r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
-         exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",),
+         exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",
+                     r"\b(?:avoid|prevent|without) missing out\b"),
          # Users unable to buy during an outage, as a status page reports it.
          unless=_OUTAGE + (r"\b(?:blocked|degraded|disabled|paused|suspended)\b",)),
     Rule("bonus", PROMOTION, "bonuses, discounts, referral or sign-up rewards",
@@ -488,7 +495,8 @@ TRIGGERS = {
                       "death golden resistance support key buying selling price retracement outperform outperforms "
                       "outperformed outperforming outperformance underperform underperforms underperformed "
                       "underperforming underperformance rally rallies rallied time short long shorting longing",),
-    "valuable": ("valuable explode skyrocket skyrockets skyrocketed skyrocketing x",),
+    "valuable": ("valuable explode skyrocket x",),
+    "skyrocket": ("skyrocket skyrockets skyrocketed skyrocketing", _ASSET + " price prices value valuation valuations market"),
     "sale-event": ("ico icos ido idos ieo ieos tge sto",),
     "token-sale": ("pre presale presales sale sales token public private seed crowdsale launchpad launchpads "
                    "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting launch",),
