@@ -64,6 +64,7 @@ HITS = [
     ("First come, first served!", compliance.PROMOTION),
     ("55% of tokens have already claimed.", compliance.PROMOTION),
     ("Your journey to financial empowerment begins here.", compliance.PROMOTION),
+    ("Ethereum Skyrockets to New All-Time High: Bulls Rejoice, Analysts Stunned!", compliance.PRICE),
 ]
 
 # Technical text that uses the same words: real sentences from post-mortems and protocol
@@ -124,6 +125,14 @@ NEAR_MISSES = [
     "According to security firms, the attacker drained approximately $4.3 million in USDC and 274 ETH worth "
     "about $553,000.",
     "Requests are served in first-come, first-served order by the RPC gateway.",
+    # A protocol's own vesting and issuance, funds recovered after an attack, a metric that soared.
+    "Vesting schedule 1 should start vesting immediately with no cliff and should vest at a rate of 5%/monthly "
+    "so all tokens are vested after 20months.",
+    "Surprisingly, Nomad Bridge’s request for stolen funds yielded a 17% return (as of Aug. 9).",
+    "For the last months, the volume of on-chain proposals modifying supply and/or borrow caps of assets have "
+    "skyrocketed.",
+    "Stakers would need to call it occasionally (at least once every 100 eras) to avoid missing out on their "
+    "rewards.",
 ]
 
 
