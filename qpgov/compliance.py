@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.4"
+RULES_VERSION = "2026-12-07.5"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -246,7 +246,9 @@ _RULES = (
          r"|\b(?:highly|very|extremely|hugely|more|most|consistently) profitable\b|\bprofitable (?:investments?|"
          r"opportunit\w+|ways?|strateg\w+)\b|\bearn (?:even |much |a lot )?more\b|\bearn (?:extra|additional)\b"
          r"|\brewarded with (?:extra|more|additional|bonus)\b|\bmultiply (?:\w+ )?(?:holdings|money|investment)\b"
-         r"|\b(?:coins|bitcoins?|money|investment|deposit|funds) (?:\w+ ){0,3}(?:doubled|tripled)\b"),
+         r"|\b(?:coins|bitcoins?|money|investment|deposit|funds) (?:\w+ ){0,3}(?:doubled|tripled)\b",
+         # How well a validator does its job, as operators' docs put it: not an offer to the reader.
+         unless=(r"\bvalidators?(?:'|’)?s?\b(?! program)|\bmissed (?:attestations?|blocks?|slots?)\b",)),
     # --- Price and market talk -------------------------------------------------
     Rule("price-move", PRICE, "a market move stated as a percentage or an amount",
          AnyOf(near(either(UP_DOWN, PCT + "|" + MONEY, 30), TIMEFRAME, 80),
@@ -260,7 +262,8 @@ _RULES = (
          unless=(r"\b(?:stole|stolen|steal|diverted|hack(?:ed|ers?)?|exploit(?:ed)?|drained|"
                  r"rescued|recovered|fees?|burn(?:ed|t)?|per second|rate limit\w*|bucket|"
                  # Money a validator or a protocol lost to an outage, as a post-mortem counts it.
-                 r"lost revenue|revenue|incurred|losses|loss of|slash\w*|penalt\w*)\b",)),
+                 r"lost revenue|revenue|incurred|losses|loss of|slash\w*|penalt\w*|participation|"
+                 r"attestations?|validators?)\b",) + _GRANTS),
     Rule("trading-at", PRICE, "a quote: trading at, changed hands at, valued at",
          AnyOf(near(r"\b(?:trad(?:ing|es|ed)|chang(?:ed|es|ing) hands|hover(?:ing|s|ed)?|priced|valued|"
                     r"sits|stood|stands|reached|hit|tapped|peak(?:ed|ing)|bottomed|broke|breaks?|crossed|"
@@ -326,6 +329,7 @@ _RULES = (
          r"\bair-?drops?\b|\bgiveaways?\b|\bfree (?:bitcoin|crypto|tokens?|coins?|btc|eth|nfts?)\b",
          # An audit finding or a post-mortem about an airdrop contract is technical text.
          unless=(r"\b(?:merkle|proofs?|vulnerab\w*|bugs?|revert\w*|signatures?|exploit\w*|audit\w*|unable|"
+                 r"resume[sd]?|paused|halt\w*|synced|maintenance|"
                  r"fail\w*|errors?|verification|verif(?:y|ies|ied)|contracts?|unclaimed|claim function|"
                  r"(?:already|been|once|twice) claimed|duplicate|only be able)\b",)),
     Rule("promo-offer", PROMOTION, "an exchange or token offer: listings, trading perks, trust claims, personal picks",
@@ -366,7 +370,7 @@ _RULES = (
          r"(?: in| into| on| with)?\s+(?:now|today(?!['’]s)|yours|early|before|right away|"
          r"your (?:tokens?|coins?|spot|allocation|bonus|share|\$?[A-Z]{2,6} tokens?))\b"
          r"|\bget in (?:now|early|before)\b|\bbefore (?:they|it)(?:'s| is| are)? (?:sell|sold) out\b"
-         r"|\blast chance\b|\bdon'?t miss\b|\bdo not miss\b|\bmissing out\b|\blimited[- ](?:time|spots?|supply|offer)\b"
+         r"|\blast chance\b|\bdon'?t miss\b|\bdo not miss\b|\bmissing out\b(?! of\b)|\blimited[- ](?:time|spots?|supply|offer)\b"
          r"|\bhurry\b|\bact (?:now|fast)\b|\bwhile (?:it|they|supplies|stocks) lasts?\b"
          r"|\byou should (?:try|buy|invest|get|join)\b|\b(?:we|i) have to get in\b"
          r"|\bfirst[- ]come,? first[- ]serv(?:ed|e)\b(?! (?:basis )?(?:queue|schedul\w*|order))"
@@ -374,7 +378,7 @@ _RULES = (
          r"|\bbuy(?:ing)? (?:bitcoin|crypto|tokens?|coins?|eth|the token|\$[A-Z]{2,6})\b"
          r"|\binvest(?:ing|ed)? in (?:the |this |our )?(?:fund|token|coin|project|presale|crypto)\b",
          exceptions=(r"\bget started (?:with|on|by) (?:the|a|this|your) (?:node|validator|runbook|setup|cluster)\b",
-                     r"\b(?:avoid|prevent|without) missing out\b"),
+                     r"\b(?:avoid|prevent|without) missing out\b", r"\bto start before\b"),
          # Users unable to buy during an outage, as a status page reports it.
          unless=_OUTAGE + (r"\b(?:blocked|degraded|disabled|paused|suspended)\b",)),
     Rule("bonus", PROMOTION, "bonuses, discounts, referral or sign-up rewards",

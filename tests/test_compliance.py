@@ -126,13 +126,24 @@ NEAR_MISSES = [
     "about $553,000.",
     "Requests are served in first-come, first-served order by the RPC gateway.",
     # A protocol's own vesting and issuance, funds recovered after an attack, a metric that soared.
-    "Vesting schedule 1 should start vesting immediately with no cliff and should vest at a rate of 5%/monthly "
-    "so all tokens are vested after 20months.",
+    "Vesting schedule 1 should start vesting immediately with no cliff and should vest at a rate of "
+    "5%/monthly so all tokens are vested after 20months.",
     "Surprisingly, Nomad Bridge’s request for stolen funds yielded a 17% return (as of Aug. 9).",
-    "For the last months, the volume of on-chain proposals modifying supply and/or borrow caps of assets have "
-    "skyrocketed.",
+    "For the last months, the volume of on-chain proposals modifying supply and/or borrow caps of assets "
+    "have skyrocketed.",
     "Stakers would need to call it occasionally (at least once every 100 eras) to avoid missing out on their "
     "rewards.",
+    # What validators lost or earn by doing their job, a bug bounty's budget, a paused claim.
+    "The event spanned epochs 411439–411480 (42 epochs), with 248 blocks missing out of 1,344 slots "
+    "(~18.5%).",
+    "Participation fell to 75%, and validators potentially lost ~382 ETH in rewards.",
+    "This metric is useful as it is directly correlated with your validators profits, the less missed "
+    "attestations a validator has, the more profitable it is, but also the healthier the network.",
+    "DerpDEX allocated up to 1% of $DERP token of its total supply for this developer bug bounty program "
+    "based on the severity level of the bug disclosed and assets at risk.",
+    "Once the nodes are fully synced, both airdrop claims and bridging operations can resume as per usual.",
+    "If you discover a mistake in the process, the best thing to do is wait for the network to start before "
+    "correcting it.",
 ]
 
 
@@ -209,7 +220,7 @@ def test_the_issue_examples_are_not_in_the_corpus():
 # report part (docs/public.md), rules 2026-12-07.2 with word model bbeaadd7bcd2: promotion
 # 152/184 (short of the goal), profit 131/134, price 129/140, false alarms 24/645. The floors
 # are those figures rounded down, so a change that makes any of them slide back fails here.
-FLOORS = {compliance.PROMOTION: 0.88, compliance.PROFIT: 0.96, compliance.PRICE: 0.94}
+FLOORS = {compliance.PROMOTION: 0.89, compliance.PROFIT: 0.97, compliance.PRICE: 0.95}
 
 
 def test_the_held_out_part_meets_the_floor():
