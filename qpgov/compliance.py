@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.5"
+RULES_VERSION = "2026-12-07.6"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -189,6 +189,9 @@ _GRANTS = (r"\b(?:hackathons?|grants?|bug[- ]?bount\w*|security researchers?|vul
 _ATTACK = (r"\b(?:exploit\w*|attack(?:er|ers|ed)?|manipulat\w*|liquidat\w*|drain\w*|hack(?:ed|er|ers)?|"
            r"st(?:ole|olen|eal\w*)|vulnerab\w*)\b",)
 
+# A price from an oracle or a feed, as an incident report quotes it: the system's input, not market talk.
+_ORACLE_CONTEXT = (r"\b(?:oracles?|price feeds?|feed (?:returned|reported|reports)|stale|deviat\w*|twap)\b",)
+
 # Rewards miscounted or lost by a contract bug: an audit finding, not an offer.
 _ACCOUNTING_BUG = (r"\b(?:rounding|miscalculat\w*|insufficient|incorrect(?:ly)?|bugs?|errors?|locked inside|"
                    r"vulnerab\w*|exploit\w*|unable)\b",)
@@ -207,10 +210,14 @@ _RULES = (
                                              r"community tax|issuance)\b",)),
     Rule("offered-percent", PROFIT, "a percentage offered, paid or promised to holders",
          near(r"\b(?:offer(?:s|ed|ing)?|pays?|paying|paid|promis(?:e|es|ed|ing)|earn(?:s|ed|ing)?|"
-              r"making|receive)\b", PCT, 15)),
+              r"making|receive)\b", PCT, 15),
+         unless=_ACCOUNTING_BUG),
     Rule("apy", PROFIT, "an APY or APR figure or comparison",
          r"\b(?:APY|APR|APYs|APRs)\b(?!\s*\d{1,2}\b)|\bannual percentage (?:yield|rate)\b|\bDPR\b",
-         case_sensitive=True),
+         case_sensitive=True,
+         # How the protocol computes or shows the rate, as a bug report or a doc says it.
+         unless=_ACCOUNTING_BUG + (r"\b(?:computed|calculated by|displayed|display(?:s|ing)?|module|formula|"
+                                   r"parameters?|as computed)\b",)),
     Rule("earn-yield", PROFIT, "an offer to earn interest, yield or income",
          near(r"\b(?:earn|earns|earning|generate|generating|make|making|get|getting|receive)\b",
               r"\b(?:interest|yields?|passive income|income|returns?|profits?|apy|rate of return|"
@@ -256,7 +263,8 @@ _RULES = (
                r"\b(?:over|in|on|from|since|this|year|week|month|day)\b"),
          # A technical metric that moved is not a market move.
          unless=(r"\b(?:gas|fees?|latency|throughput|error|errors|cpu|memory|disk|packet|requests?|traffic|"
-                 r"participation|utili[sz]ation|mempool|block (?:time|size)s?|load)\b",)),
+                 r"participation|utili[sz]ation|mempool|block (?:time|size)s?|load|uptime|availability|"
+                 r"success rate|hash ?rate|peers?|validators?|bandwidth|storage)\b",)),
     Rule("asset-move", PRICE, "an asset and a market move with a figure",
          either(ASSET, either(UP_DOWN, PCT + "|" + MONEY, 30), 60),
          unless=(r"\b(?:stole|stolen|steal|diverted|hack(?:ed|ers?)?|exploit(?:ed)?|drained|"
@@ -274,7 +282,7 @@ _RULES = (
          unless=(r"\b(?:loss|lost|stole|stolen|steal|diverted|rescued|raised|revenue|cost|costs|"
                  r"spent|fine|penalt\w*|budget|paid|compensat\w*|damages?|ranging from|fees?|"
                  r"collateral|borrow\w*|debts?|loans?)\b",)
-         + _GRANTS + _ATTACK),
+         + _GRANTS + _ATTACK + _ORACLE_CONTEXT),
     Rule("quote-now", PRICE, "a current quote: currently trading around an amount",
          near(r"\b(?:currently|now|presently) (?:trading|trades|sitting|sits|hovering|changing hands|priced|valued)"
               r"(?: (?:at|around|near|above|below|under|over|about|for))?", MONEY, 15)),
@@ -299,7 +307,7 @@ _RULES = (
                                             r"\b(?:access|auth\w*|service|api|session|bearer|refresh)"
                                             r" tokens?\b", r"\bvalue of (?:the )?(?:field|variable|key|"
                                                           r"setting|parameter)\b"),
-         unless=_ATTACK),
+         unless=_ATTACK + _ORACLE_CONTEXT),
     Rule("market-cap", PRICE, "market capitalisation, trading volume or market ranking",
          r"\bmarket[- ]?cap(?:itali[sz]ation)?s?\b|\btrading volumes?\b|\b24[- ]hour (?:trading )?volume\b|"
          r"\bfully diluted valuation\b|\bFDV\b|\bmarket (?:sentiment|rally|crash|cycle)\b"),
@@ -337,6 +345,7 @@ _RULES = (
          r"|\btrusted by (?:over |more than )?(?:millions|\d[\d,.]*\s?(?:m|million|k)?\+? "
          r"(?:users|traders|customers|investors))\b"
          r"|\bstart (?:earning|trading|investing)\b|\b(?:zero|0%|no) trading fees\b|\bcommission[- ]free\b"
+         r"|\btrad(?:e|ing) (?:\w+ ){0,3}with (?:zero|no|0%?) fees\b"
          r"|\b(?:deposit|trading|staking|loyalty|holder|first[- ]deposit) bonus(?:es)?\b"
          r"|\bclaim (?:your|free) (?:\w+ )?(?:rewards?|airdrops?|nfts?|bonus|tokens?|points)\b"
          r"|\binvest\w* in (?:\w+ )?(?:bitcoin|ethereum|eth|btc|crypto\w*|tokens?|coins?|altcoins?|nfts?|memecoins?)\b"
@@ -506,7 +515,7 @@ TRIGGERS = {
                    "initial listing prelisting orders order preorder preorders whitelisted sold sell mint minting launch",),
     "airdrop": ("airdrop airdrops air giveaway giveaways free",),
     "promo-offer": ("listed trusted start zero no commission deposit trading staking loyalty holder first claim "
-                    "invest invests invested investing investment investments my our i all be early now",),
+                    "invest invests invested investing investment investments my our i all be early now trade",),
     "incentives": ("incentivize incentivise incentivized incentivised incentivizes incentivises incentivizing "
                    "incentivising refer refers referred referring friend friends referee referees commission "
                    "commissions rebate rebates cashback enjoy allocation allocations whitelist ambassador "

@@ -65,6 +65,7 @@ HITS = [
     ("55% of tokens have already claimed.", compliance.PROMOTION),
     ("Your journey to financial empowerment begins here.", compliance.PROMOTION),
     ("Ethereum Skyrockets to New All-Time High: Bulls Rejoice, Analysts Stunned!", compliance.PRICE),
+    ("Trade with zero fees for the first 30 days.", compliance.PROMOTION),
 ]
 
 # Technical text that uses the same words: real sentences from post-mortems and protocol
@@ -144,6 +145,14 @@ NEAR_MISSES = [
     "Once the nodes are fully synced, both airdrop claims and bridging operations can resume as per usual.",
     "If you discover a mistake in the process, the best thing to do is wait for the network to start before "
     "correcting it.",
+    # The near misses the issue names: a reward distribution bug, a price oracle, a technical metric, a
+    # rate as the protocol computes it.
+    "The reward distribution bug paid validators 2% less for three epochs.",
+    "The price feed returned a stale ETH/USD value of $1,850 for twelve minutes.",
+    "The price oracle reported ETH at $3,100 while the market was at $2,900.",
+    "Validator uptime fell 4% over the past 24 hours.",
+    "Staking APR is computed by the rewards module as inflation divided by bonded ratio.",
+    "The bug caused the displayed APY to show 0% for all pools.",
 ]
 
 
