@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from . import wordmodel
 
-RULES_VERSION = "2026-12-07.6"
+RULES_VERSION = "2026-12-07.7"
 
 PROFIT = "profit or yield promise"
 PRICE = "price discussion"
@@ -302,7 +302,7 @@ _RULES = (
          AnyOf(either(ASSET + r"(?:'s|’s)?", r"\b(?:prices?|valuations?|value|market value|worth)\b", 25),
                r"\bprice (?:action|movement|chart|rall\w+|surge|drop|decline|increase|trajectory|discovery|"
                r"level)s?\b|\bprices? (?:rose|fell|jumped|dropped|surged|plunged|slid|climbed|rallied|tumbled|"
-               r"crashed)\b"),
+               r"crashed)\b|\b(?:go|goes|going|went|gone) (?:up|down) in (?:price|value)\b"),
          exceptions=_GAS_PRICE + _ORACLE + (r"\btokens? (?:per|bucket|refill|count|limit)\b",
                                             r"\b(?:access|auth\w*|service|api|session|bearer|refresh)"
                                             r" tokens?\b", r"\bvalue of (?:the )?(?:field|variable|key|"
@@ -320,7 +320,7 @@ _RULES = (
          r"|\b(?:short|long|shorting|longing)\s+(?:eth|btc|sol|bitcoin|ethereum|the market)\b"),
     Rule("valuable", PRICE, "a superlative about value",
          r"\b(?:super|very|extremely|hugely|incredibly|most|more|really)\s+valuable\b|"
-         r"\bgoing to explode\b|\bwill (?:explode|skyrocket|moon)\b|(?<![\w.])10{2,}x\b(?!\s*(?:faster|slower|more|less|larger|smaller|speed))",
+         r"\bgoing to explode\b|\bwill (?:explode|skyrocket|moon)\b|\b\d{1,4}x (?:to|-|–) \d{1,4}x\b|(?<![\w.])10{2,}x\b(?!\s*(?:faster|slower|more|less|larger|smaller|speed|above|below|higher|lower|or\b|the (?:normal|average|usual)))",
          exceptions=(r"\bmost valuable (?:lesson|feedback|signal|data|tool)\b",)),
     Rule("skyrocket", PRICE, "a price or an asset skyrocketing",
          either(ASSET + r"|\b(?:prices?|value|valuations?|market cap)\b", r"\bskyrocket\w*", 60)),

@@ -66,6 +66,8 @@ HITS = [
     ("Your journey to financial empowerment begins here.", compliance.PROMOTION),
     ("Ethereum Skyrockets to New All-Time High: Bulls Rejoice, Analysts Stunned!", compliance.PRICE),
     ("Trade with zero fees for the first 30 days.", compliance.PROMOTION),
+    ("Mog was my selection. All between 15x to 40x so far.", compliance.PRICE),
+    ("only go up in price", compliance.PRICE),
 ]
 
 # Technical text that uses the same words: real sentences from post-mortems and protocol
@@ -153,6 +155,8 @@ NEAR_MISSES = [
     "Validator uptime fell 4% over the past 24 hours.",
     "Staking APR is computed by the rewards module as inflation divided by bonded ratio.",
     "The bug caused the displayed APY to show 0% for all pools.",
+    "It was observed that network traffic was more than 100x above the average, indicating either the "
+    "network was under a flood attack or an issue was occurring at the p2p level.",
 ]
 
 
@@ -226,10 +230,11 @@ def test_the_issue_examples_are_not_in_the_corpus():
 
 
 # The goal is 0.90 recall in every category and at most 0.05 false alarms. Measured on the
-# report part (docs/public.md), rules 2026-12-07.2 with word model bbeaadd7bcd2: promotion
-# 152/184 (short of the goal), profit 131/134, price 129/140, false alarms 24/645. The floors
-# are those figures rounded down, so a change that makes any of them slide back fails here.
-FLOORS = {compliance.PROMOTION: 0.89, compliance.PROFIT: 0.97, compliance.PRICE: 0.95}
+# report part (docs/public.md), rules 2026-12-07.7 with word model 0b411e28745c: promotion
+# 933/1035, profit 280/286, price 269/283, false alarms 49/1284. The floors are those figures
+# rounded down, so a change to the rules or the model that makes any of them slide back fails
+# here; a new round of text changes the report part, and the floors are set again from it.
+FLOORS = {compliance.PROMOTION: 0.90, compliance.PROFIT: 0.97, compliance.PRICE: 0.95}
 
 
 def test_the_held_out_part_meets_the_floor():
