@@ -142,6 +142,11 @@ def test_alertmanager_delivers_groups_repeats_and_resolves_into_qpgov(alertmanag
              message="the watchdog")
     incident = wait_for(lambda: Incident.objects.first(), timeout=30, message="the incident")
     assert incident.severity == "SEV1" and incident.declared_by == service
+    # Both alerts usually come in the first notification; on a loaded machine Alertmanager can
+    # flush the group after the first alert alone, and the second then fires onto the open
+    # incident (one alert_firing event). Either way, the repeats below must add none.
+    firing_events = Event.objects.for_subject(incident).filter(kind="alert_firing").count()
+    assert firing_events <= 1
 
     # Alertmanager sends the group again every repeat_interval: nothing changes.
     first_delivery = group.deliveries.order_by("id").first().id
@@ -150,7 +155,7 @@ def test_alertmanager_delivers_groups_repeats_and_resolves_into_qpgov(alertmanag
     assert Alert.objects.filter(alertname="BlockProductionStalled").count() == 2
     assert AlertGroup.objects.filter(group_labels={"alertname": "BlockProductionStalled"}).count() == 1
     assert Incident.objects.count() == 1
-    assert not Event.objects.for_subject(incident).filter(kind="alert_firing").exists()
+    assert Event.objects.for_subject(incident).filter(kind="alert_firing").count() == firing_events
     assert group.deliveries.order_by("id").first().id == first_delivery
 
     # Resolve one alert: endsAt in the past. Alertmanager sends it as resolved in the group.
