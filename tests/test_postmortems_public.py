@@ -177,6 +177,23 @@ def test_a_repeat_visitor_costs_no_query(client, published, django_assert_num_qu
                           HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
 
 
+def test_the_feed_is_served_from_the_page_cache_like_the_other_pages(
+        client, published, rita, carol, django_assert_num_queries, django_capture_on_commit_callbacks):
+    first = client.get(reverse("postmortems:feed"))
+    with django_assert_num_queries(0):
+        again = client.get(reverse("postmortems:feed"))
+    assert again.content == first.content and published.title.encode() in again.content
+    for response in (first, again):
+        assert response["Content-Type"] == "application/atom+xml; charset=utf-8"
+        assert response["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
+    assert again["ETag"] == first["ETag"] and again["Last-Modified"] == first["Last-Modified"]
+    with django_assert_num_queries(0):
+        assert client.get(reverse("postmortems:feed"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):
+        pmf.published(rita, carol, title="A second stall")
+    assert b"A second stall" in client.get(reverse("postmortems:feed")).content
+
+
 def test_a_new_publication_shows_on_the_cached_list_at_once(
     client, published, rita, carol, django_capture_on_commit_callbacks
 ):

@@ -198,11 +198,31 @@ def test_the_status_page_is_served_from_the_cache_without_queries(client, rita, 
     with django_assert_num_queries(0):
         again = client.get(reverse("status:page"))
     assert again.content == first.content
-    for name in ("status:summary", "status:incidents", "status:unresolved"):
+    for name in ("status:feed", "status:summary", "status:incidents", "status:unresolved"):
         cache.clear()  # a cold cache: the stamp is read from the database too
         pagecache.forget()
         with django_assert_max_num_queries(3):
             client.get(reverse(name))
+
+
+def test_the_feed_is_served_from_the_page_cache_like_the_other_status_pages(
+        client, rita, django_assert_num_queries, django_capture_on_commit_callbacks):
+    inc = incident(rita)
+    published(inc, rita, title="Slow confirmations")
+    first = client.get(reverse("status:feed"))
+    with django_assert_num_queries(0):
+        again = client.get(reverse("status:feed"))
+    assert again.content == first.content and b"Slow confirmations" in again.content
+    for response in (first, again):
+        assert response["Content-Type"] == "application/atom+xml; charset=utf-8"
+        assert response["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
+    assert again["ETag"] == first["ETag"] and again["Last-Modified"] == first["Last-Modified"]
+    with django_assert_num_queries(0):
+        assert client.get(reverse("status:feed"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    # A new notice replaces the cached feed at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        published(inc, rita, status="identified", title="Cause found")
+    assert b"Cause found" in client.get(reverse("status:feed")).content
 
 
 def test_the_json_has_statuspage_shapes(client, rita):
