@@ -371,8 +371,7 @@ PUBLIC_PAGE_SIZE = 20
 
 
 def _published_changed_at():
-    return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
-        last=Max("public_updated_at"))["last"]
+    return postmortems.public_postmortems().aggregate(last=Max("public_updated_at"))["last"]
 
 
 def _feed(request: HttpRequest, group: str, changed_at, feed: Feed) -> HttpResponse:
@@ -403,7 +402,7 @@ def public_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def render_page():
-        pm = (Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)
+        pm = (postmortems.public_postmortems().filter(slug=slug)
               .only("pk", "title", "body", "slug", "published_at", "public_updated_at",
                     "content_hash", "state").first())
         if pm is None:

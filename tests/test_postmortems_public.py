@@ -440,3 +440,18 @@ def test_the_public_text_column_is_measured_in_ch():
     css = (Path(__file__).resolve().parent.parent / "static/css/qpgov.css").read_text()
     width = re.search(r"article\.postmortem \{ max-width: (\d+)ch; \}", css)
     assert width and 60 <= int(width.group(1)) <= 66
+
+
+def test_a_drills_post_mortem_is_never_shown_even_if_it_reached_published(client, published, rita, carol):
+    # Published before drills were refused, or marked a drill afterwards: still never public.
+    drill = pmf.published(rita, carol, title="Rehearsal of a stall")
+    pmf.published_amendment(drill, rita, carol, text="Rehearsal correction.")
+    drill.incident.drill = True
+    drill.incident.save(update_fields=["drill"])
+    assert list(postmortems.published()) == [published]
+    listing = client.get(reverse("postmortems:list")).content.decode()
+    feed = client.get(reverse("postmortems:feed")).content.decode()
+    assert published.get_public_url() in listing and published.title in feed
+    for text in (listing, feed):
+        assert "Rehearsal" not in text and drill.get_public_url() not in text
+    assert client.get(drill.get_public_url()).status_code == 404
