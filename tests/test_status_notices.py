@@ -165,6 +165,34 @@ def test_a_published_notice_never_changes(rita):
     assert Notice.objects.get(pk=done.pk).body == BODY
 
 
+@pytest.mark.parametrize("change", [
+    {"published_at": None},  # unpublished: it would vanish from every public page
+    {"published_at": None, "content_hash": ""},
+    {"body": "Something else entirely.", "content_hash": ""},
+    {"body": "Something else entirely.", "content_hash": "recomputed"},
+    {"status": Notice.RESOLVED, "impact": "none", "content_hash": "recomputed"},
+    {"title": "A new public name", "content_hash": "recomputed"},
+    {"content_hash": "0" * 64},
+    {"published_at": "an hour later"},
+])
+def test_a_published_notice_stays_published_and_unchanged(rita, change):
+    done = published(incident(rita), rita)
+    stored = Notice.objects.filter(pk=done.pk).values().get()
+    notice = Notice.objects.get(pk=done.pk)
+    for name, value in change.items():
+        if value == "an hour later":
+            value = notice.published_at + timedelta(hours=1)
+        setattr(notice, name, value)
+    if change.get("content_hash") == "recomputed":
+        notice.content_hash = notice.compute_hash()
+    with pytest.raises(ValueError, match="cannot change"):
+        notice.save()
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        notice.delete()
+    assert Notice.objects.filter(pk=done.pk).values().get() == stored
+    assert list(notices.published()) == [done]
+
+
 def test_a_draft_can_be_discarded(rita, rob):
     draft = notice(incident(rita), rob)
     notices.discard(draft, rob)
