@@ -512,13 +512,20 @@ def status_summary(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+def status_status(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "status.json", notices.status_page_json)
+
+
+@require_safe
+def status_components(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "components.json", notices.components_json)
+
+
+@require_safe
 def status_incidents(request: HttpRequest) -> HttpResponse:
-    return _status_json(request, "incidents.json", lambda incidents, at: {
-        "page": notices.page_json(at), "incidents": [notices.incident_json(i) for i in incidents]})
+    return _status_json(request, "incidents.json", notices.incidents_json)
 
 
 @require_safe
 def status_unresolved(request: HttpRequest) -> HttpResponse:
-    return _status_json(request, "unresolved.json", lambda incidents, at: {
-        "page": notices.page_json(at),
-        "incidents": [notices.incident_json(i) for i in incidents if not i.resolved]})
+    return _status_json(request, "unresolved.json", notices.unresolved_json)

@@ -1,7 +1,7 @@
 """Public incident notices: drafted by responders, published by the commander, shown on /status/."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
@@ -302,6 +302,63 @@ def test_nothing_to_report_is_all_systems_operational(client, db):
     data = client.get(reverse("status:summary")).json()
     assert data["status"] == {"indicator": "none", "description": "All Systems Operational"}
     assert data["incidents"] == [] and data["components"][0]["status"] == "operational"
+
+
+def test_the_json_never_sends_a_null_date(client, rita, settings):
+    # Statuspage always sends these as date-time strings; a fixed, documented creation time fills them.
+    assert settings.QPGOV_STATUS_PAGE_CREATED_AT == datetime(2026, 11, 30, tzinfo=UTC)
+    settings.QPGOV_STATUS_PAGE_CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    created = "2026-01-02T03:04:05.000Z"
+    data = client.get(reverse("status:summary")).json()
+    assert data["page"]["updated_at"] == created
+    assert data["components"][0]["created_at"] == data["components"][0]["updated_at"] == created
+    for name in ("status:incidents", "status:unresolved"):
+        assert client.get(reverse(name)).json()["page"]["updated_at"] == created
+    cache.clear()
+    pagecache.forget()
+    t1 = timezone.now().replace(microsecond=0)
+    with time_machine.travel(t1, tick=False):
+        published(incident(rita), rita)
+    data = client.get(reverse("status:summary")).json()
+    assert data["page"]["updated_at"] == data["components"][0]["updated_at"] == (
+        t1.isoformat().replace("+00:00", ".000Z"))
+    assert data["components"][0]["created_at"] == created
+
+
+def test_an_unresolved_incident_with_an_impact_names_the_mainnet_component(client, rita):
+    hit = incident(rita, title="Blocks delayed")
+    published(hit, rita, impact="major", title="Blocks delayed")
+    quiet = incident(rita, title="A question from users")
+    published(quiet, rita, impact="none", title="Looking into reports")
+    over = incident(rita, title="Over")
+    published(over, rita, status="resolved", impact="none", title="Old and resolved")
+    summary = client.get(reverse("status:summary")).json()
+    component = summary["components"][0]
+    assert component["id"] == "mainnet" and component["status"] == "partial_outage"
+    by_id = {i["id"]: i for i in summary["incidents"]}
+    assert by_id[str(hit.pk)]["components"] == [component]
+    assert by_id[str(quiet.pk)]["components"] == []
+    every = {i["id"]: i for i in client.get(reverse("status:incidents")).json()["incidents"]}
+    assert every[str(hit.pk)]["components"] == [component] and every[str(over.pk)]["components"] == []
+    unresolved = client.get(reverse("status:unresolved")).json()["incidents"]
+    assert [i["components"] for i in unresolved if i["id"] == str(hit.pk)] == [[component]]
+
+
+def test_status_and_components_json_as_statuspage_serves_them(client, rita, django_assert_num_queries):
+    published(incident(rita), rita, impact="critical")
+    summary = client.get(reverse("status:summary")).json()
+    status = client.get(reverse("status:status"))
+    components = client.get(reverse("status:components"))
+    assert status.json() == {"page": summary["page"], "status": summary["status"]}
+    assert summary["status"] == {"indicator": "critical", "description": "Major System Outage"}
+    assert components.json() == {"page": summary["page"], "components": summary["components"]}
+    assert reverse("status:status") == "/api/v2/status.json"
+    assert reverse("status:components") == "/api/v2/components.json"
+    for name in ("status:status", "status:components"):
+        with django_assert_num_queries(0):
+            again = client.get(reverse(name))
+        assert again["Content-Type"] == "application/json" and again["Access-Control-Allow-Origin"] == "*"
+        assert again["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
 
 
 def test_the_feed_parses_and_names_each_notice_for_good(client, rita, settings):
