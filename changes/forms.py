@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from fleet.models import Node
 from incidents.models import Incident
-from qpgov import compliance
+from qpgov import compliance, sensitive
 from qpgov.text import SingleLineTextMixin
 
 from . import conflicts, policy, services
@@ -351,12 +351,16 @@ class ImplementationForm(SingleLineTextMixin, forms.Form):
         line = data.get("public_changelog") or ""
         if "\n" in line:
             self.add_error("public_changelog", "Keep the change-log entry to one line.")
-        for finding in compliance.check(line):
-            # The public change log is technical communication only (playbook section 7).
+        # The public change log is technical communication only (playbook section 7), and
+        # names no host, person or secret: the checks a post-mortem or a notice passes.
+        findings = compliance.check(line) + (sensitive.check(line, **sensitive.known_names())
+                                             if line.strip() else [])
+        for finding in findings:
             self.add_error(
                 "public_changelog",
                 f'Not for the public log ({finding.category}): "{finding.match}". '
-                "State the technical change only.",
+                + ("Name roles and components, never hosts, people or secrets."
+                   if finding.category == sensitive.SENSITIVE else "State the technical change only."),
             )
         if data.get("outcome") == self.ROLLED_BACK:
             try:

@@ -497,9 +497,11 @@ PUBLIC_EVENTS = {
     "unfreeze_confirmed": "confirmed an affected node may run again",
     "node_unfrozen": "an affected node started again",
     "unfreeze_failed": "starting an affected node again failed",
+    "notice_published": "posted a public status update",
 }
-# Bookkeeping that says nothing to the public.
-INTERNAL_ONLY_EVENTS = {"step_lease_expired", "postmortem_drafted"}
+# Bookkeeping that says nothing to the public: drafts of notices that were never
+# published (the public never saw them) among it.
+INTERNAL_ONLY_EVENTS = {"step_lease_expired", "postmortem_drafted", "notice_drafted", "notice_discarded"}
 
 
 def public_role(user_id, incident: Incident, people: dict) -> str:

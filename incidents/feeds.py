@@ -8,8 +8,8 @@ from qpgov.markdown import render_markdown
 from qpgov.site import absolute_url, tag_uri
 from qpgov.text import one_line, xml_safe
 
-from . import notices
-from .models import Amendment, Notice, Postmortem
+from . import notices, postmortems
+from .models import Notice, Postmortem
 
 
 class PostmortemFeed(Feed):
@@ -37,12 +37,12 @@ class PostmortemFeed(Feed):
 
     def items(self):
         pms = list(
-            Postmortem.objects.filter(state=Postmortem.PUBLISHED)
+            postmortems.public_postmortems()
             .only("pk", "title", "body", "slug", "published_at", "content_hash", "state")
             .order_by("-published_at", "-pk")[:50]
         )
         amendments = list(
-            Amendment.objects.filter(state=Amendment.PUBLISHED)
+            postmortems.public_amendments()
             .select_related("postmortem")
             .only("pk", "body", "published_at", "content_hash", "state", "postmortem__title",
                   "postmortem__slug", "postmortem__state", "postmortem__content_hash")

@@ -479,14 +479,31 @@ class Notice(models.Model):
 
     def save(self, *args, **kwargs):
         # Published notices are immutable, like post-mortems: corrections are new notices.
-        if self.content_hash and self.compute_hash() != self.content_hash:
+        # The stored row decides, not this instance, so neither clearing published_at
+        # (which would take the notice off every public page) nor rewriting the text
+        # together with its hash gets through.
+        changed = self.content_hash and self.compute_hash() != self.content_hash
+        stored = self._stored_if_published()
+        if stored is not None:
+            changed = changed or any(getattr(self, name) != value for name, value in stored.items())
+        if changed:
             raise ValueError("A published notice cannot change; publish a new notice instead.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if self.content_hash:
+        if self.content_hash or self._stored_if_published() is not None:
             raise ValueError("A published notice cannot be deleted.")
         return super().delete(*args, **kwargs)
+
+    def _stored_if_published(self) -> dict | None:
+        """The stored row, if it is a published notice; None for a draft or a new notice."""
+        if self.pk is None:
+            return None
+        stored = type(self).objects.filter(pk=self.pk).values(
+            *(f.attname for f in self._meta.concrete_fields)).first()
+        if stored is None or (stored["published_at"] is None and not stored["content_hash"]):
+            return None
+        return stored
 
     @property
     def is_published(self) -> bool:

@@ -15,8 +15,9 @@ reads only published notices of incidents that are not drills, through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -231,22 +232,29 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
 
 
+def created_at() -> datetime:
+    """When the status page began (settings.QPGOV_STATUS_PAGE_CREATED_AT): fixed, never null."""
+    return settings.QPGOV_STATUS_PAGE_CREATED_AT.astimezone(UTC)
+
+
 def page_json(updated_at: datetime | None) -> dict:
     return {"id": PAGE_ID, "name": PAGE_NAME,
             "url": absolute_url(reverse("status:page")), "time_zone": "Etc/UTC",
-            "updated_at": _time(updated_at)}
+            "updated_at": _time(updated_at or created_at())}
 
 
 def component_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
     return {"id": COMPONENT_ID, "name": COMPONENT_NAME,
-            "status": COMPONENT_STATUS[indicator(incidents)], "created_at": None,
-            "updated_at": _time(updated_at), "position": 1,
+            "status": COMPONENT_STATUS[indicator(incidents)], "created_at": _time(created_at()),
+            "updated_at": _time(updated_at or created_at()), "position": 1,
             "description": "Block production and transaction processing on mainnet.",
             "showcase": True, "start_date": None, "group_id": None, "page_id": PAGE_ID,
             "group": False, "only_show_if_degraded": False}
 
 
-def incident_json(incident: PublicIncident) -> dict:
+def incident_json(incident: PublicIncident, component: dict) -> dict:
+    """One incident; `component` is the Mainnet component as it stands, listed while the
+    incident is unresolved and has an impact, as Statuspage lists the components it affects."""
     return {
         "id": str(incident.id),
         "name": incident.name,
@@ -272,16 +280,43 @@ def incident_json(incident: PublicIncident) -> dict:
             "custom_tweet": None,
             "tweet_id": None,
         } for n in incident.updates],
-        "components": [],
+        "components": [component] if not incident.resolved and incident.impact != "none" else [],
     }
 
+
+def status_json(incidents: list[PublicIncident]) -> dict:
+    level = indicator(incidents)
+    return {"indicator": level, "description": INDICATOR_DESCRIPTIONS[level]}
+
+
+# The documents of /api/v2/: each is built from the public incidents and the time of the
+# newest notice (None before the first).
 
 def summary_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
-    level = indicator(incidents)
+    component = component_json(incidents, updated_at)
     return {
         "page": page_json(updated_at),
-        "components": [component_json(incidents, updated_at)],
-        "incidents": [incident_json(i) for i in incidents if not i.resolved],
+        "components": [component],
+        "incidents": [incident_json(i, component) for i in incidents if not i.resolved],
         "scheduled_maintenances": [],
-        "status": {"indicator": level, "description": INDICATOR_DESCRIPTIONS[level]},
+        "status": status_json(incidents),
     }
+
+
+def status_page_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
+    return {"page": page_json(updated_at), "status": status_json(incidents)}
+
+
+def components_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
+    return {"page": page_json(updated_at), "components": [component_json(incidents, updated_at)]}
+
+
+def incidents_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
+    component = component_json(incidents, updated_at)
+    return {"page": page_json(updated_at), "incidents": [incident_json(i, component) for i in incidents]}
+
+
+def unresolved_json(incidents: list[PublicIncident], updated_at: datetime | None) -> dict:
+    component = component_json(incidents, updated_at)
+    return {"page": page_json(updated_at),
+            "incidents": [incident_json(i, component) for i in incidents if not i.resolved]}

@@ -207,6 +207,9 @@ def publish(doc: ReviewedText, user, override_reason: str = "") -> ReviewedText:
         require_state(doc, doc.IN_REVIEW, "published")
         pm = doc if isinstance(doc, Postmortem) else Postmortem.objects.select_for_update().get(
             pk=doc.postmortem_id)
+        if pm.incident.drill:
+            raise Conflict("This incident is a drill: its post-mortem is for the team and is never "
+                           "published. Send it back or leave it in review.")
         if pm is not doc and pm.state != Postmortem.PUBLISHED:
             raise Conflict("An amendment is published only after its post-mortem.")
         report = review(doc)
@@ -254,9 +257,19 @@ def start_amendment(pm: Postmortem, user, body: str, internal_notes: str = "") -
 # The public side.
 
 
+def public_postmortems():
+    """Published post-mortems of real incidents: a drill's never reaches the public."""
+    return Postmortem.objects.filter(state=Postmortem.PUBLISHED, incident__drill=False)
+
+
+def public_amendments():
+    """Published amendments to the post-mortems the public sees."""
+    return Amendment.objects.filter(state=Amendment.PUBLISHED, postmortem__incident__drill=False)
+
+
 def published():
     """Published post-mortems, newest first, reading only public fields."""
-    return (Postmortem.objects.filter(state=Postmortem.PUBLISHED)
+    return (public_postmortems()
             .select_related("incident")
             .only("pk", "title", "slug", "published_at", "public_updated_at", "content_hash",
                   "incident__severity", "state")

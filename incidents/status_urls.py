@@ -1,18 +1,18 @@
 """The public status page: HTML, Atom and Statuspage-compatible JSON, readable by anyone."""
 
 from django.urls import path
-from django.views.decorators.http import condition, require_safe
 
-from . import feeds, views
+from . import views
 
 app_name = "status"
 
 urlpatterns = [
     path("status/", views.status_page, name="page"),
-    path("status/feed/", require_safe(condition(last_modified_func=views.status_last_modified)(
-        feeds.StatusFeed())), name="feed"),
+    path("status/feed/", views.status_feed, name="feed"),
     # The paths Statuspage serves, so existing status tooling can read this page.
     path("api/v2/summary.json", views.status_summary, name="summary"),
+    path("api/v2/status.json", views.status_status, name="status"),
+    path("api/v2/components.json", views.status_components, name="components"),
     path("api/v2/incidents.json", views.status_incidents, name="incidents"),
     path("api/v2/incidents/unresolved.json", views.status_unresolved, name="unresolved"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.syndication.views import Feed
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Max
@@ -17,7 +18,7 @@ from qpgov import pagecache, roles
 from qpgov.http import Conflict, refusal, refusal_kept_in, refused_status
 from qpgov.models import Event
 
-from . import actions, alerts, notices, postmortems, services
+from . import actions, alerts, feeds, notices, postmortems, services
 from .forms import (
     AmendmentForm,
     DeclareForm,
@@ -370,12 +371,21 @@ PUBLIC_PAGE_SIZE = 20
 
 
 def _published_changed_at():
-    return Postmortem.objects.filter(state=Postmortem.PUBLISHED).aggregate(
-        last=Max("public_updated_at"))["last"]
+    return postmortems.public_postmortems().aggregate(last=Max("public_updated_at"))["last"]
 
 
-def published_last_modified(request, *args, **kwargs):
-    return pagecache.stamp("postmortems", _published_changed_at)
+def _feed(request: HttpRequest, group: str, changed_at, feed: Feed) -> HttpResponse:
+    """An Atom feed through the page cache of its group, like the group's other pages."""
+    response = pagecache.serve(request, group, changed_at, lambda: feed(request), page="feed")
+    # A copy served from the cache is rebuilt as a plain HttpResponse: say again what it is.
+    if response.status_code == 200:
+        response["Content-Type"] = feed.feed_type.content_type
+    return response
+
+
+@require_safe
+def public_feed(request: HttpRequest) -> HttpResponse:
+    return _feed(request, "postmortems", _published_changed_at, feeds.PostmortemFeed())
 
 
 @require_safe
@@ -392,7 +402,7 @@ def public_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def public_detail(request: HttpRequest, slug: str) -> HttpResponse:
     def render_page():
-        pm = (Postmortem.objects.filter(state=Postmortem.PUBLISHED, slug=slug)
+        pm = (postmortems.public_postmortems().filter(slug=slug)
               .only("pk", "title", "body", "slug", "published_at", "public_updated_at",
                     "content_hash", "state").first())
         if pm is None:
@@ -460,8 +470,9 @@ def notice_discard(request: HttpRequest, pk: int, notice_id: int) -> HttpRespons
 # --- the public status page and its JSON (no sign-in) --------------------------------
 
 
-def status_last_modified(request, *args, **kwargs):
-    return pagecache.stamp(notices.PAGE_GROUP, notices.changed_at)
+@require_safe
+def status_feed(request: HttpRequest) -> HttpResponse:
+    return _feed(request, notices.PAGE_GROUP, notices.changed_at, feeds.StatusFeed())
 
 
 @require_safe
@@ -501,13 +512,20 @@ def status_summary(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+def status_status(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "status.json", notices.status_page_json)
+
+
+@require_safe
+def status_components(request: HttpRequest) -> HttpResponse:
+    return _status_json(request, "components.json", notices.components_json)
+
+
+@require_safe
 def status_incidents(request: HttpRequest) -> HttpResponse:
-    return _status_json(request, "incidents.json", lambda incidents, at: {
-        "page": notices.page_json(at), "incidents": [notices.incident_json(i) for i in incidents]})
+    return _status_json(request, "incidents.json", notices.incidents_json)
 
 
 @require_safe
 def status_unresolved(request: HttpRequest) -> HttpResponse:
-    return _status_json(request, "unresolved.json", lambda incidents, at: {
-        "page": notices.page_json(at),
-        "incidents": [notices.incident_json(i) for i in incidents if not i.resolved]})
+    return _status_json(request, "unresolved.json", notices.unresolved_json)

@@ -6,7 +6,7 @@ and Redis by setting DATABASE_URL and CELERY_BROKER_URL.
 
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,6 +56,14 @@ QPGOV_TAG_AUTHORITY = os.getenv(
 )
 # The author of both Atom feeds (RFC 4287 4.1.1): the organisation, not a person.
 QPGOV_FEED_AUTHOR = os.getenv("QPGOV_FEED_AUTHOR", "Quantumpay mainnet governance")
+# When the public status page began (ISO 8601, with a time zone; default: the day public
+# notices shipped). The Statuspage-compatible JSON sends it as the Mainnet component's
+# created_at, and as the page's updated_at until the first notice is published: Statuspage
+# always sends both as date-times, never null. Set it once and leave it.
+QPGOV_STATUS_PAGE_CREATED_AT = datetime.fromisoformat(
+    os.getenv("QPGOV_STATUS_PAGE_CREATED_AT", "2026-11-30T00:00:00+00:00"))
+if QPGOV_STATUS_PAGE_CREATED_AT.utcoffset() is None:
+    raise ImproperlyConfigured("QPGOV_STATUS_PAGE_CREATED_AT needs a time zone, e.g. 2026-11-30T00:00:00Z.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -132,6 +132,8 @@ TABLE.update({
     "status:page": (None, {"GET": EVERYONE}),
     "status:feed": (None, {"GET": EVERYONE}),
     "status:summary": (None, {"GET": EVERYONE}),
+    "status:status": (None, {"GET": EVERYONE}),
+    "status:components": (None, {"GET": EVERYONE}),
     "status:incidents": (None, {"GET": EVERYONE}),
     "status:unresolved": (None, {"GET": EVERYONE}),
 })

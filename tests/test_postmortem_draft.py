@@ -67,3 +67,30 @@ def test_the_draft_step_stores_the_internal_notes(rita, carol, cora):
     draft = Incident.objects.get(pk=incident.pk).postmortem
     assert "INC-1-validator-4-journal.tar.gz" in draft.internal_notes
     assert "journal.tar.gz" not in draft.body
+
+
+def test_notice_bookkeeping_stays_out_of_the_public_timeline(rita):
+    from incidents import notices
+    from qpgov import roles
+    from tests.conftest import make_user
+
+    rob = make_user("rob", roles.RESPONDERS)
+
+    incident = Incident.objects.create(title="Blocks delayed", severity="SEV2", declared_by=rita,
+                                       commander=rita, runbook_version="test", state=Incident.RESPONDING)
+    eventlog.append(incident, "declared", actor=rita, note="SEV2")
+    fields = {"status": "investigating", "impact": "minor", "title": "Slow confirmations",
+              "body": "Some transactions take up to two minutes to confirm."}
+    notices.discard(notices.draft(incident, rob, **fields), rob)
+    notices.discard(notices.draft(incident, rita, **fields), rita)
+    notices.publish(notices.draft(incident, rob, **fields), rita)
+    kinds = set(Event.objects.for_subject(incident).values_list("kind", flat=True))
+    assert {"notice_discarded", "notice_published"} <= kinds
+    body, notes = actions.postmortem_texts(incident)
+    timeline = postmortems.sections(body)["timeline"]
+    assert "notice discarded" not in timeline and "notice drafted" not in timeline
+    assert "discarded" not in body and "draft notice" not in body
+    # Publishing a notice is part of the public story, told by role like every other line.
+    assert timeline.count("the incident commander: posted a public status update") == 1
+    assert timeline.count("\n") == 1  # declared, and the one update
+    assert notes.count("notice discarded") == 2  # the internal record keeps everything

@@ -177,6 +177,23 @@ def test_a_repeat_visitor_costs_no_query(client, published, django_assert_num_qu
                           HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
 
 
+def test_the_feed_is_served_from_the_page_cache_like_the_other_pages(
+        client, published, rita, carol, django_assert_num_queries, django_capture_on_commit_callbacks):
+    first = client.get(reverse("postmortems:feed"))
+    with django_assert_num_queries(0):
+        again = client.get(reverse("postmortems:feed"))
+    assert again.content == first.content and published.title.encode() in again.content
+    for response in (first, again):
+        assert response["Content-Type"] == "application/atom+xml; charset=utf-8"
+        assert response["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
+    assert again["ETag"] == first["ETag"] and again["Last-Modified"] == first["Last-Modified"]
+    with django_assert_num_queries(0):
+        assert client.get(reverse("postmortems:feed"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):
+        pmf.published(rita, carol, title="A second stall")
+    assert b"A second stall" in client.get(reverse("postmortems:feed")).content
+
+
 def test_a_new_publication_shows_on_the_cached_list_at_once(
     client, published, rita, carol, django_capture_on_commit_callbacks
 ):
@@ -423,3 +440,18 @@ def test_the_public_text_column_is_measured_in_ch():
     css = (Path(__file__).resolve().parent.parent / "static/css/qpgov.css").read_text()
     width = re.search(r"article\.postmortem \{ max-width: (\d+)ch; \}", css)
     assert width and 60 <= int(width.group(1)) <= 66
+
+
+def test_a_drills_post_mortem_is_never_shown_even_if_it_reached_published(client, published, rita, carol):
+    # Published before drills were refused, or marked a drill afterwards: still never public.
+    drill = pmf.published(rita, carol, title="Rehearsal of a stall")
+    pmf.published_amendment(drill, rita, carol, text="Rehearsal correction.")
+    drill.incident.drill = True
+    drill.incident.save(update_fields=["drill"])
+    assert list(postmortems.published()) == [published]
+    listing = client.get(reverse("postmortems:list")).content.decode()
+    feed = client.get(reverse("postmortems:feed")).content.decode()
+    assert published.get_public_url() in listing and published.title in feed
+    for text in (listing, feed):
+        assert "Rehearsal" not in text and drill.get_public_url() not in text
+    assert client.get(drill.get_public_url()).status_code == 404

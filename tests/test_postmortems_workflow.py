@@ -179,3 +179,29 @@ def test_the_full_flow_through_the_pages(client, rita, carol):
     assert Amendment.objects.get(pk=amendment.pk).state == Amendment.PUBLISHED
     detail = client.get(reverse("incidents:detail", args=[pm.incident_id])).content.decode()
     assert pm.get_public_url() in detail
+
+
+def drill_in_review(author) -> Postmortem:
+    pm = pmf.draft(author, title="Rehearsal: block production stalled")
+    pm.incident.drill = True
+    pm.incident.save(update_fields=["drill"])
+    return postmortems.submit(pm, author)[0]
+
+
+def test_a_drills_post_mortem_is_never_published(rita, carol):
+    pm = drill_in_review(rita)
+    with pytest.raises(Conflict, match="drill"):
+        postmortems.publish(pm, carol, override_reason="The council says so.")
+    pm.refresh_from_db()
+    assert pm.state == Postmortem.IN_REVIEW and not pm.slug and not pm.content_hash
+    assert "postmortem_published" not in kinds(pm) and "postmortem_published" not in kinds(pm.incident)
+
+
+def test_publishing_a_drills_post_mortem_through_the_page_is_a_409_with_the_reason(client, rita, carol):
+    pm = drill_in_review(rita)
+    client.force_login(carol)
+    page = client.get(reverse("incidents:postmortem", args=[pm.incident_id])).content.decode()
+    assert "Approve and publish" not in page and "drill" in page
+    response = client.post(reverse("incidents:postmortem_publish", args=[pm.incident_id]), {})
+    assert response.status_code == 409 and "drill" in response.content.decode()
+    assert Postmortem.objects.get(pk=pm.pk).state == Postmortem.IN_REVIEW

@@ -86,7 +86,7 @@ def test_pages_carry_strict_security_headers(client, db):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_a_public_line_that_talks_price_is_refused():
+def test_a_public_line_that_talks_price_is_refused(db):
     form = ImplementationForm({
         "outcome": "implemented", "performed_at": "2026-01-01T10:00",
         "verification_notes": "Checked every node reports the new value.",
@@ -94,6 +94,32 @@ def test_a_public_line_that_talks_price_is_refused():
     })
     assert not form.is_valid()
     assert "price discussion" in form.errors["public_changelog"][0]
+
+
+@pytest.mark.parametrize("line,match", [
+    ("Raised the peer limit on rpc-east-3 to 80.", "rpc-east-3"),  # a registered node
+    ("Raised the peer limit on rpc-east-3.internal to 80.", "rpc-east-3.internal"),  # its host
+    ("Olga Kowalski raised the rpc peer limit to 80.", "Olga Kowalski"),  # an account's full name
+    ("okowalski raised the rpc peer limit to 80.", "okowalski"),  # an account's username
+    ("Raised the peer limit on 10.0.3.17 to 80.", "10.0.3.17"),
+    ("Rotated GITHUB_TOKEN=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 for deploys.", "ghp_"),
+])
+def test_a_public_line_naming_a_host_a_person_or_a_secret_is_refused(db, line, match):
+    from fleet.models import Node
+    from tests.conftest import make_user
+
+    Node.objects.create(name="rpc-east-3", environment="mainnet", role="rpc",
+                        target="ops@rpc-east-3.internal:22")
+    make_user("okowalski", first_name="Olga", last_name="Kowalski")
+    form = ImplementationForm({
+        "outcome": "implemented", "performed_at": "2026-01-01T10:00",
+        "verification_notes": "Checked every node reports the new value.",
+        "public_changelog": line,
+    })
+    assert not form.is_valid() and set(form.errors) == {"public_changelog"}
+    [error, *_] = form.errors["public_changelog"]
+    assert error.startswith("Not for the public log (sensitive data):") and match in error
+    assert "never hosts, people or secrets" in error
 
 
 def test_a_cached_public_page_changes_as_soon_as_a_change_is_implemented(

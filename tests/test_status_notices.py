@@ -1,7 +1,7 @@
 """Public incident notices: drafted by responders, published by the commander, shown on /status/."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
@@ -165,6 +165,34 @@ def test_a_published_notice_never_changes(rita):
     assert Notice.objects.get(pk=done.pk).body == BODY
 
 
+@pytest.mark.parametrize("change", [
+    {"published_at": None},  # unpublished: it would vanish from every public page
+    {"published_at": None, "content_hash": ""},
+    {"body": "Something else entirely.", "content_hash": ""},
+    {"body": "Something else entirely.", "content_hash": "recomputed"},
+    {"status": Notice.RESOLVED, "impact": "none", "content_hash": "recomputed"},
+    {"title": "A new public name", "content_hash": "recomputed"},
+    {"content_hash": "0" * 64},
+    {"published_at": "an hour later"},
+])
+def test_a_published_notice_stays_published_and_unchanged(rita, change):
+    done = published(incident(rita), rita)
+    stored = Notice.objects.filter(pk=done.pk).values().get()
+    notice = Notice.objects.get(pk=done.pk)
+    for name, value in change.items():
+        if value == "an hour later":
+            value = notice.published_at + timedelta(hours=1)
+        setattr(notice, name, value)
+    if change.get("content_hash") == "recomputed":
+        notice.content_hash = notice.compute_hash()
+    with pytest.raises(ValueError, match="cannot change"):
+        notice.save()
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        notice.delete()
+    assert Notice.objects.filter(pk=done.pk).values().get() == stored
+    assert list(notices.published()) == [done]
+
+
 def test_a_draft_can_be_discarded(rita, rob):
     draft = notice(incident(rita), rob)
     notices.discard(draft, rob)
@@ -198,11 +226,31 @@ def test_the_status_page_is_served_from_the_cache_without_queries(client, rita, 
     with django_assert_num_queries(0):
         again = client.get(reverse("status:page"))
     assert again.content == first.content
-    for name in ("status:summary", "status:incidents", "status:unresolved"):
+    for name in ("status:feed", "status:summary", "status:incidents", "status:unresolved"):
         cache.clear()  # a cold cache: the stamp is read from the database too
         pagecache.forget()
         with django_assert_max_num_queries(3):
             client.get(reverse(name))
+
+
+def test_the_feed_is_served_from_the_page_cache_like_the_other_status_pages(
+        client, rita, django_assert_num_queries, django_capture_on_commit_callbacks):
+    inc = incident(rita)
+    published(inc, rita, title="Slow confirmations")
+    first = client.get(reverse("status:feed"))
+    with django_assert_num_queries(0):
+        again = client.get(reverse("status:feed"))
+    assert again.content == first.content and b"Slow confirmations" in again.content
+    for response in (first, again):
+        assert response["Content-Type"] == "application/atom+xml; charset=utf-8"
+        assert response["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
+    assert again["ETag"] == first["ETag"] and again["Last-Modified"] == first["Last-Modified"]
+    with django_assert_num_queries(0):
+        assert client.get(reverse("status:feed"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    # A new notice replaces the cached feed at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        published(inc, rita, status="identified", title="Cause found")
+    assert b"Cause found" in client.get(reverse("status:feed")).content
 
 
 def test_the_json_has_statuspage_shapes(client, rita):
@@ -254,6 +302,63 @@ def test_nothing_to_report_is_all_systems_operational(client, db):
     data = client.get(reverse("status:summary")).json()
     assert data["status"] == {"indicator": "none", "description": "All Systems Operational"}
     assert data["incidents"] == [] and data["components"][0]["status"] == "operational"
+
+
+def test_the_json_never_sends_a_null_date(client, rita, settings):
+    # Statuspage always sends these as date-time strings; a fixed, documented creation time fills them.
+    assert settings.QPGOV_STATUS_PAGE_CREATED_AT == datetime(2026, 11, 30, tzinfo=UTC)
+    settings.QPGOV_STATUS_PAGE_CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    created = "2026-01-02T03:04:05.000Z"
+    data = client.get(reverse("status:summary")).json()
+    assert data["page"]["updated_at"] == created
+    assert data["components"][0]["created_at"] == data["components"][0]["updated_at"] == created
+    for name in ("status:incidents", "status:unresolved"):
+        assert client.get(reverse(name)).json()["page"]["updated_at"] == created
+    cache.clear()
+    pagecache.forget()
+    t1 = timezone.now().replace(microsecond=0)
+    with time_machine.travel(t1, tick=False):
+        published(incident(rita), rita)
+    data = client.get(reverse("status:summary")).json()
+    assert data["page"]["updated_at"] == data["components"][0]["updated_at"] == (
+        t1.isoformat().replace("+00:00", ".000Z"))
+    assert data["components"][0]["created_at"] == created
+
+
+def test_an_unresolved_incident_with_an_impact_names_the_mainnet_component(client, rita):
+    hit = incident(rita, title="Blocks delayed")
+    published(hit, rita, impact="major", title="Blocks delayed")
+    quiet = incident(rita, title="A question from users")
+    published(quiet, rita, impact="none", title="Looking into reports")
+    over = incident(rita, title="Over")
+    published(over, rita, status="resolved", impact="none", title="Old and resolved")
+    summary = client.get(reverse("status:summary")).json()
+    component = summary["components"][0]
+    assert component["id"] == "mainnet" and component["status"] == "partial_outage"
+    by_id = {i["id"]: i for i in summary["incidents"]}
+    assert by_id[str(hit.pk)]["components"] == [component]
+    assert by_id[str(quiet.pk)]["components"] == []
+    every = {i["id"]: i for i in client.get(reverse("status:incidents")).json()["incidents"]}
+    assert every[str(hit.pk)]["components"] == [component] and every[str(over.pk)]["components"] == []
+    unresolved = client.get(reverse("status:unresolved")).json()["incidents"]
+    assert [i["components"] for i in unresolved if i["id"] == str(hit.pk)] == [[component]]
+
+
+def test_status_and_components_json_as_statuspage_serves_them(client, rita, django_assert_num_queries):
+    published(incident(rita), rita, impact="critical")
+    summary = client.get(reverse("status:summary")).json()
+    status = client.get(reverse("status:status"))
+    components = client.get(reverse("status:components"))
+    assert status.json() == {"page": summary["page"], "status": summary["status"]}
+    assert summary["status"] == {"indicator": "critical", "description": "Major System Outage"}
+    assert components.json() == {"page": summary["page"], "components": summary["components"]}
+    assert reverse("status:status") == "/api/v2/status.json"
+    assert reverse("status:components") == "/api/v2/components.json"
+    for name in ("status:status", "status:components"):
+        with django_assert_num_queries(0):
+            again = client.get(reverse(name))
+        assert again["Content-Type"] == "application/json" and again["Access-Control-Allow-Origin"] == "*"
+        assert again["Cache-Control"] == pagecache.PUBLIC_CACHE_CONTROL
 
 
 def test_the_feed_parses_and_names_each_notice_for_good(client, rita, settings):

@@ -4,6 +4,11 @@
   manage.py check_public_text --eval corpus.tsv --split report
   manage.py check_public_text --train corpus.tsv        # rebuild qpgov/data/wordmodel.json
 
+A file is checked as the web checks a post-mortem: the compliance rules, and the
+sensitive-data check with what qpgov knows (registered node names, hosts and SSH
+targets, account usernames and full names). Without a readable database it says
+so in one line on standard error and checks the rest.
+
 The corpus is tab-separated with a header: label, split, text, source; label is
 promotion, profit, price or clean. --eval prints recall per category, the
 false-alarm rate on clean text, and every miss and false alarm. --train fits the
@@ -14,18 +19,41 @@ import csv
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from qpgov import compliance, sensitive, wording, wordmodel
+
+HEADER = ("label", "split", "text", "source")
+
+
+def read_rows(path: str, needed=("label", "text")) -> list[dict]:
+    """The rows of the corpus at `path`, refused unless its header row names the `needed` columns."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            # Without a header row the first sentence would be taken for one, and every
+            # figure would come out empty rather than wrong-looking.
+            found = reader.fieldnames or []
+            missing = [name for name in needed if name not in found]
+            if missing:
+                first_line = " | ".join(found)[:80]
+                raise CommandError(
+                    f"{path} needs a header row naming its tab-separated columns "
+                    f"({', '.join(HEADER)}); it has no {' or '.join(missing)} column. "
+                    f"Its first line reads: {first_line!r}.")
+            return list(reader)
+    except OSError as exc:
+        raise CommandError(f"Cannot read the corpus {path}: {exc}") from exc
 
 
 def read_corpus(path: str, split: str = "all") -> list[tuple[str, str]]:
     """(label, text) rows of the corpus at `path`, only those of `split` unless it is "all"."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            rows = [r for r in reader if split == "all" or r["split"] == split]
-    except (OSError, KeyError) as exc:
-        raise CommandError(f"Cannot read the corpus {path}: {exc}") from exc
+    rows = read_rows(path)
+    if split != "all":
+        if rows and "split" not in rows[0]:
+            raise CommandError(f"{path} has no split column, so there is no {split} part to "
+                               "measure; leave out --split to measure every row.")
+        rows = [r for r in rows if r["split"] == split]
     bad = {r["label"] for r in rows} - set(compliance.LABELS) - {"clean"}
     if bad:
         raise CommandError(f"Unknown labels in {path}: {', '.join(sorted(bad))}.")
@@ -51,19 +79,31 @@ class Command(BaseCommand):
             return self.evaluate(options["eval"], options["split"])
         if not options["file"]:
             raise CommandError("Give a file to check, or --eval FILE.tsv.")
-        text = sys.stdin.read() if options["file"] == "-" else open(options["file"], encoding="utf-8").read()
-        findings = compliance.check(text) + sensitive.check(text)
+        try:
+            if options["file"] == "-":
+                text = sys.stdin.read()
+            else:
+                with open(options["file"], encoding="utf-8") as f:
+                    text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {options['file']}: {exc}") from exc
+        findings = compliance.check(text) + sensitive.check(text, **self.known_names())
         for f in findings:
             self.stdout.write(str(f))
         self.stdout.write(f"{wording.count(len(findings), 'finding')}, rules {compliance.RULES_VERSION}.")
 
-    def train(self, path):
+    def known_names(self) -> dict[str, list[str]]:
+        """Node names, hosts and accounts from the database, as the web uses them; none if it is down."""
         try:
-            with open(path, encoding="utf-8", newline="") as f:
-                rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-        except OSError as exc:
-            raise CommandError(f"Cannot read the corpus {path}: {exc}") from exc
-        data = wordmodel.train(rows)
+            return sensitive.known_names()
+        except DatabaseError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.stderr.write(f"Node, host and account names not checked: the database cannot be "
+                              f"read ({first}).")
+            return {}
+
+    def train(self, path):
+        data = wordmodel.train(read_rows(path, needed=("label", "split", "text")))
         wordmodel.MODEL_FILE.parent.mkdir(exist_ok=True)
         wordmodel.MODEL_FILE.write_text(wordmodel.dumps(data), encoding="utf-8")
         wordmodel.shipped.cache_clear()
