@@ -388,6 +388,9 @@ def public_feed(request: HttpRequest) -> HttpResponse:
     return _feed(request, "postmortems", _published_changed_at, feeds.PostmortemFeed())
 
 
+public_feed.serves_feed = True  # for the checks that crawl every feed (tests/test_accessibility.py)
+
+
 @require_safe
 def public_list(request: HttpRequest) -> HttpResponse:
     def render_page():
@@ -473,6 +476,9 @@ def notice_discard(request: HttpRequest, pk: int, notice_id: int) -> HttpRespons
 @require_safe
 def status_feed(request: HttpRequest) -> HttpResponse:
     return _feed(request, notices.PAGE_GROUP, notices.changed_at, feeds.StatusFeed())
+
+
+status_feed.serves_feed = True
 
 
 @require_safe

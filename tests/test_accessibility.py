@@ -120,7 +120,9 @@ def feed_url_names(patterns=None, namespace=""):
             ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
             yield from feed_url_names(entry.url_patterns, ns)
         elif isinstance(entry, URLPattern) and entry.name:
-            if isinstance(inspect.unwrap(entry.callback), Feed):
+            # A syndication Feed, or a view that serves one through the page cache.
+            callback = entry.callback
+            if isinstance(inspect.unwrap(callback), Feed) or getattr(callback, "serves_feed", False):
                 yield namespace + entry.name
 
 
