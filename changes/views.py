@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles, wording
-from qpgov.http import Conflict, refusal_kept_in, refused_status
+from qpgov.http import Conflict, ready_to_act, refusal_kept_in, refused_status
 from qpgov.models import Event
 
 from . import conflicts, freezes, inbox, policy, services, status
@@ -223,13 +223,9 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only the proposer may edit a draft.")
     blocked = None if proposal.state == State.DRAFT else Conflict(
         "Only a draft can be edited. A proposal in review is changed by amending it.")
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     form = ProposalForm(request.POST or None, instance=proposal)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             services.update_draft(proposal.pk, request.user, form.cleaned_data)
             messages.success(request, "Draft saved.")
             return redirect(proposal)
@@ -245,13 +241,9 @@ def amend(request: HttpRequest, pk: int) -> HttpResponse:
     open_now = proposal.state == State.IN_REVIEW and proposal.window_is_open(timezone.now())
     blocked = None if open_now else Conflict(
         "Only a proposal whose review window is open can be amended.")
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     form = AmendForm(request.POST or None, instance=proposal)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             data = form.cleaned_data
             services.amend(proposal.pk, request.user, data, data["note"])
             messages.success(request,
@@ -317,14 +309,10 @@ def implementation(request: HttpRequest, pk: int) -> HttpResponse:
     blocked = None if proposal.state == State.APPROVED else Conflict(
         "Only an approved proposal can be implemented; this one is "
         f"{proposal.get_state_display().lower()}.")
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     found = conflicts.for_proposal(proposal)
     form = ImplementationForm(request.POST or None, conflicts=found, proposal=proposal)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             services.record_implementation(proposal.pk, request.user, form.cleaned_data)
             messages.success(request, "Recorded.")
             return redirect(proposal)
@@ -360,13 +348,9 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     blocked = None if proposal.state == State.UNRATIFIED else Conflict(
         "Only an emergency change that was not ratified needs a rollback record; "
         f"this one is {proposal.get_state_display().lower()}.")
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     form = RollbackForm(request.POST or None, proposal=proposal)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             services.record_rollback(proposal.pk, request.user, form.cleaned_data)
             messages.success(request, "Rollback recorded.")
             return redirect(proposal)

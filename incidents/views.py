@@ -15,7 +15,7 @@ from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import require_POST, require_safe
 
 from qpgov import pagecache, roles
-from qpgov.http import Conflict, refusal, refusal_kept_in, refused_status
+from qpgov.http import Conflict, ready_to_act, refusal, refusal_kept_in, refused_status
 from qpgov.models import Event
 
 from . import actions, alerts, feeds, notices, postmortems, services
@@ -163,13 +163,9 @@ def resolve(request: HttpRequest, pk: int) -> HttpResponse:
     blocked = None if incident.state == Incident.CONTAINED else Conflict(
         f"The incident is {incident.stage}; it can be resolved only once it is contained.",
         links=[("See the response steps", incident.get_absolute_url() + "#incident-steps")])
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     form = ResolveForm(request.POST or None, incident=incident)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             services.resolve(incident, request.user, resolution=form.cleaned_data["resolution"],
                              unfreeze=form.cleaned_data["unfreeze"])
             messages.success(request, "Resolved. The post-mortem draft is being prepared.")
@@ -350,13 +346,9 @@ def amendment_new(request: HttpRequest, pk: int) -> HttpResponse:
     pm = _get_document(request, pk, action="edit_postmortem")
     blocked = None if pm.state == Postmortem.PUBLISHED else Conflict(
         "Only a published post-mortem takes amendments; edit the draft instead.")
-    if blocked and request.method != "POST":
-        raise blocked  # a GET has no typed text: the 409 page
     form = AmendmentForm(request.POST or None)
-    if request.method == "POST" and (blocked or form.is_valid()):
+    if ready_to_act(request, form, blocked):
         with refusal_kept_in(form):
-            if blocked:
-                raise blocked
             fields = {k: v for k, v in form.cleaned_data.items() if k != "base_version"}
             amendment = postmortems.start_amendment(pm, request.user, **fields)
             messages.success(request, "Amendment drafted. Submit it for review when it is ready.")

@@ -79,6 +79,23 @@ def refusal_kept_in(form):
         form.refused = exc  # a view that cannot show the form again re-raises it
 
 
+def ready_to_act(request, form, blocked: Conflict | None = None) -> bool:
+    """Whether a form view should act now: a valid POST with nothing in the way.
+
+    `blocked` is a refusal known before the form is read (the object is in the
+    wrong state). A GET then gets the 409 page, having nothing typed to keep; a
+    POST gets the form again with the refusal on top and what was typed kept.
+    Act inside `refusal_kept_in(form)`, for the refusals the service finds itself.
+    """
+    if blocked is None:
+        return request.method == "POST" and form.is_valid()
+    if request.method != "POST":
+        raise blocked
+    with refusal_kept_in(form):
+        raise blocked
+    return False
+
+
 def refused_status(form, otherwise: int = 200) -> int:
     """409 when `refusal_kept_in` caught a refusal for this form, else `otherwise`."""
     return 409 if getattr(form, "refused", None) else otherwise
